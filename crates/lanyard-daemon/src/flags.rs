@@ -1,0 +1,269 @@
+//! SPIRE-style command lines.
+//!
+//! SPIRE's CLIs use Go's `flag` package: long flags take a single dash (`-socketPath`,
+//! `-spiffeID x`, `-flag=value`, a bare `-admin` for booleans). clap only understands
+//! `--long`, so [`normalize_go_style_args`] rewrites argv before clap sees it. Only words
+//! that name a long flag of the command being parsed are rewritten, so values such as `-1`,
+//! a lone `-` (stdin) or an unknown `-word` reach clap untouched.
+
+use std::ffi::OsString;
+
+use clap::{Arg, Command};
+
+/// Rewrites Go-style single-dash long flags into clap's `--long` form.
+///
+/// `command` is the full clap command tree; the subcommand being parsed is followed as the
+/// words go by, so each word is checked against the flags of the right (sub)command,
+/// including global flags propagated from its parents. The first word is the program name.
+///
+/// Booleans may be written `-admin`, `-admin=true` or `-admin=false` as Go allows; the
+/// false form is dropped because clap flags are off by default.
+pub fn normalize_go_style_args<I, T>(command: &Command, args: I) -> Vec<OsString>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let mut command = command.clone();
+    command.build();
+
+    let mut args = args.into_iter().map(Into::into);
+    let mut out: Vec<OsString> = args.next().into_iter().collect();
+    let mut current = &command;
+    let mut value_expected = false;
+    let mut only_positionals = false;
+
+    for arg in args {
+        if only_positionals || value_expected {
+            value_expected = false;
+            out.push(arg);
+            continue;
+        }
+
+        let Some(word) = arg.to_str() else {
+            out.push(arg);
+            continue;
+        };
+
+        if word == "--" {
+            only_positionals = true;
+            out.push(arg);
+            continue;
+        }
+
+        // `-x` (one letter) stays a short flag; `--x` and `-xy` are long flags.
+        let dashes = if word.starts_with("--") { 2 } else { 1 };
+        if word.starts_with('-') && word.len() > 2 {
+            let body = &word[dashes..];
+            let (name, value) = match body.split_once('=') {
+                Some((name, value)) => (name, Some(value)),
+                None => (body, None),
+            };
+            if let Some(flag) = find_long_flag(current, name) {
+                let rewritten = rewrite_flag(flag, name, value);
+                value_expected = rewritten.expects_value;
+                out.extend(rewritten.words.into_iter().map(OsString::from));
+                continue;
+            }
+            out.push(arg);
+            continue;
+        }
+
+        if !word.starts_with('-')
+            && let Some(sub) = current.find_subcommand(word)
+        {
+            current = sub;
+        }
+        out.push(arg);
+    }
+
+    out
+}
+
+/// Parses a boolean the way Go's `strconv.ParseBool` does.
+pub fn parse_go_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+struct Rewritten {
+    words: Vec<String>,
+    expects_value: bool,
+}
+
+fn rewrite_flag(flag: &Arg, name: &str, value: Option<&str>) -> Rewritten {
+    let takes_value = flag.get_action().takes_values();
+    let words = match (takes_value, value) {
+        (true, Some(value)) => vec![format!("--{name}={value}")],
+        (true, None) => {
+            return Rewritten {
+                words: vec![format!("--{name}")],
+                expects_value: true,
+            };
+        }
+        (false, None) => vec![format!("--{name}")],
+        (false, Some(value)) => match parse_go_bool(value) {
+            Some(true) => vec![format!("--{name}")],
+            Some(false) => Vec::new(),
+            // Let clap report the bad value with its usual message.
+            None => vec![format!("--{name}={value}")],
+        },
+    };
+    Rewritten {
+        words,
+        expects_value: false,
+    }
+}
+
+fn find_long_flag<'a>(command: &'a Command, name: &str) -> Option<&'a Arg> {
+    command.get_arguments().find(|arg| {
+        arg.get_long() == Some(name)
+            || arg
+                .get_all_aliases()
+                .is_some_and(|aliases| aliases.contains(&name))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{ArgAction, Command};
+
+    use super::*;
+
+    fn tree() -> Command {
+        Command::new("lanyard-server")
+            .subcommand(
+                Command::new("entry").subcommand(
+                    Command::new("create")
+                        .arg(Arg::new("socketPath").long("socketPath"))
+                        .arg(Arg::new("spiffeID").long("spiffeID"))
+                        .arg(Arg::new("hint").long("hint"))
+                        .arg(
+                            Arg::new("selector")
+                                .long("selector")
+                                .action(ArgAction::Append),
+                        )
+                        .arg(Arg::new("ttl").long("x509SVIDTTL"))
+                        .arg(Arg::new("admin").long("admin").action(ArgAction::SetTrue))
+                        .arg(Arg::new("data").long("data")),
+                ),
+            )
+            .subcommand(Command::new("run").arg(Arg::new("config").long("config")))
+    }
+
+    fn normalize(args: &[&str]) -> Vec<String> {
+        normalize_go_style_args(&tree(), args.iter().copied())
+            .into_iter()
+            .map(|a| a.into_string().expect("test args are UTF-8"))
+            .collect()
+    }
+
+    #[test]
+    fn single_dash_long_flags_become_double_dash() {
+        let out = normalize(&["bin", "run", "-config", "server.conf"]);
+        assert_eq!(out, ["bin", "run", "--config", "server.conf"]);
+    }
+
+    #[test]
+    fn equals_form_and_repeated_flags_are_kept() {
+        let out = normalize(&[
+            "bin",
+            "entry",
+            "create",
+            "-spiffeID=spiffe://td/w",
+            "-selector",
+            "unix:uid:0",
+            "-selector",
+            "unix:gid:0",
+        ]);
+        assert_eq!(
+            out,
+            [
+                "bin",
+                "entry",
+                "create",
+                "--spiffeID=spiffe://td/w",
+                "--selector",
+                "unix:uid:0",
+                "--selector",
+                "unix:gid:0"
+            ]
+        );
+    }
+
+    #[test]
+    fn values_that_look_like_flags_survive() {
+        let out = normalize(&[
+            "bin",
+            "entry",
+            "create",
+            "-x509SVIDTTL",
+            "-1",
+            "-data",
+            "-",
+            "-hint",
+            "-admin",
+        ]);
+        assert_eq!(
+            out,
+            [
+                "bin",
+                "entry",
+                "create",
+                "--x509SVIDTTL",
+                "-1",
+                "--data",
+                "-",
+                "--hint",
+                "-admin"
+            ]
+        );
+    }
+
+    #[test]
+    fn boolean_flags_accept_go_bool_values() {
+        let out = normalize(&["bin", "entry", "create", "-admin"]);
+        assert_eq!(out, ["bin", "entry", "create", "--admin"]);
+
+        let out = normalize(&["bin", "entry", "create", "-admin=true"]);
+        assert_eq!(out, ["bin", "entry", "create", "--admin"]);
+
+        let out = normalize(&["bin", "entry", "create", "-admin=false"]);
+        assert_eq!(out, ["bin", "entry", "create"]);
+
+        let out = normalize(&["bin", "entry", "create", "-admin=maybe"]);
+        assert_eq!(out, ["bin", "entry", "create", "--admin=maybe"]);
+    }
+
+    #[test]
+    fn flags_of_other_subcommands_are_not_rewritten() {
+        let out = normalize(&["bin", "run", "-spiffeID", "x"]);
+        assert_eq!(out, ["bin", "run", "-spiffeID", "x"]);
+    }
+
+    #[test]
+    fn double_dash_form_is_left_alone_and_its_value_skipped() {
+        let out = normalize(&["bin", "run", "--config", "-config"]);
+        assert_eq!(out, ["bin", "run", "--config", "-config"]);
+    }
+
+    #[test]
+    fn words_after_terminator_are_untouched() {
+        let out = normalize(&["bin", "run", "--", "-config"]);
+        assert_eq!(out, ["bin", "run", "--", "-config"]);
+    }
+
+    #[test]
+    fn help_is_rewritten_too() {
+        let out = normalize(&["bin", "run", "-help"]);
+        assert_eq!(out, ["bin", "run", "--help"]);
+    }
+
+    #[test]
+    fn short_flags_and_lone_dash_pass_through() {
+        let out = normalize(&["bin", "run", "-h", "-"]);
+        assert_eq!(out, ["bin", "run", "-h", "-"]);
+    }
+}
