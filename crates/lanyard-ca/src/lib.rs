@@ -5,7 +5,17 @@
 //! Everything here is blocking; the server wraps calls in `spawn_blocking`.
 #![forbid(unsafe_code)]
 
+mod clock;
 mod fsutil;
 pub mod key;
+mod public_key;
+pub mod upstream;
+pub mod x509;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use key::{DiskKeyManager, KeyError, KeyId, KeyManager, KeyType, MemoryKeyManager, Signer};
+pub use public_key::{
+    CsrError, PublicKey, PublicKeyAlgorithm, PublicKeyError, public_key_from_csr,
+};
+pub use upstream::{DiskUpstreamAuthority, UpstreamAuthority, UpstreamError};
+pub use x509::{CaSubject, IssuedX509Svid, X509Authority, X509Error, X509SvidRequest};

@@ -1,0 +1,60 @@
+//! Shared helpers for the integration tests: inspect and verify what the CA issues.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::time::{Duration, SystemTime};
+
+use lanyard_ca::{KeyId, KeyManager, KeyType, MemoryKeyManager, PublicKey, Signer};
+use lanyard_spiffe::{SpiffeId, TrustDomain};
+use rustls_pki_types::{CertificateDer, UnixTime};
+use webpki::{EndEntityCert, KeyUsage};
+
+pub(crate) fn td() -> TrustDomain {
+    TrustDomain::new("example.org").unwrap()
+}
+
+pub(crate) fn id(path: &str) -> SpiffeId {
+    SpiffeId::from_parts(&td(), path).unwrap()
+}
+
+pub(crate) fn start() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+}
+
+pub(crate) fn ca_signer(key_type: KeyType) -> Signer {
+    MemoryKeyManager::new()
+        .generate_key(&KeyId::new("ca").unwrap(), key_type)
+        .unwrap()
+}
+
+/// A workload key pair's public key, as a CSR would carry it.
+pub(crate) fn workload_key() -> PublicKey {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    PublicKey::from_spki_der(&rcgen::PublicKeyData::subject_public_key_info(&key)).unwrap()
+}
+
+/// Verifies `chain` (leaf first) against `anchors` with webpki for client
+/// and server authentication at `at`.
+pub(crate) fn webpki_verify(
+    chain: &[CertificateDer<'static>],
+    anchors: &[CertificateDer<'static>],
+    at: SystemTime,
+) -> Result<(), webpki::Error> {
+    let anchors: Vec<_> = anchors
+        .iter()
+        .map(|cert| webpki::anchor_from_trusted_cert(cert).unwrap().to_owned())
+        .collect();
+    let leaf = EndEntityCert::try_from(&chain[0]).unwrap();
+    let time = UnixTime::since_unix_epoch(at.duration_since(SystemTime::UNIX_EPOCH).unwrap());
+    for usage in [KeyUsage::client_auth(), KeyUsage::server_auth()] {
+        leaf.verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            &anchors,
+            &chain[1..],
+            time,
+            usage,
+            None,
+            None,
+        )?;
+    }
+    Ok(())
+}
