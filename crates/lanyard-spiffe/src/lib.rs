@@ -4,8 +4,16 @@
 //! Everything here is pure computation: no I/O, no async, no global state.
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 pub mod id;
+mod json;
+mod key;
 pub mod selector;
+pub mod x509;
 
+pub use bundle::{Bundle, BundleError, BundleSet, JwtAuthority};
 pub use id::{SpiffeId, SpiffeIdError, TrustDomain};
+pub use json::JsonError;
+pub use key::KeyError;
 pub use selector::{Selector, SelectorError, SelectorMatch, SelectorSet};
+pub use x509::{X509Svid, X509SvidError, verify_x509_svid};
