@@ -7,6 +7,7 @@
 pub mod bundle;
 pub mod id;
 mod json;
+pub mod jwt;
 mod key;
 pub mod selector;
 pub mod x509;
@@ -14,6 +15,10 @@ pub mod x509;
 pub use bundle::{Bundle, BundleError, BundleSet, JwtAuthority};
 pub use id::{SpiffeId, SpiffeIdError, TrustDomain};
 pub use json::JsonError;
+pub use jwt::{
+    JwtAlgorithm, JwtSigner, JwtSvid, JwtSvidClaims, JwtSvidError, issue_jwt_svid,
+    parse_jwt_svid_insecure, verify_jwt_svid,
+};
 pub use key::KeyError;
 pub use selector::{Selector, SelectorError, SelectorMatch, SelectorSet};
 pub use x509::{X509Svid, X509SvidError, verify_x509_svid};
