@@ -1,0 +1,273 @@
+//! Writing entries. Every write records an `entry` change.
+
+use time::OffsetDateTime;
+
+use crate::StoreError;
+use crate::backend::{Conn, DbRow as _, args};
+use crate::changelog::{ChangeKind, Tx};
+use crate::error::is_unique_violation;
+use crate::model::{EntryId, EntryMask, EntrySpec, NewEntry, RegistrationEntry};
+use crate::sql::{db_time, opt_db_time, u64_to_db};
+
+use super::read;
+
+const SIMILAR: &str = "similar registration entry (same parent, SPIFFE ID and selectors)";
+
+pub(crate) async fn create<C: Conn>(
+    tx: &mut Tx<'_, C>,
+    new: &NewEntry,
+    now: OffsetDateTime,
+) -> Result<RegistrationEntry, StoreError> {
+    validate(tx.conn, &new.spec).await?;
+    let id = new.id.clone().unwrap_or_else(EntryId::generate);
+    if read::get(tx.conn, &id).await?.is_some() {
+        return Err(StoreError::AlreadyExists("registration entry"));
+    }
+
+    let spec = &new.spec;
+    tx.conn
+        .execute(
+            "INSERT INTO registration_entries (id, spiffe_id, parent_id, similarity_key, \
+             x509_svid_ttl, jwt_svid_ttl, admin, downstream, hint, expires_at, revision_number, \
+             store_svid, jwt_svid_include_jti, disable_x509_svid_prefetch, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            args![
+                id.as_str(),
+                spec.spiffe_id.as_str(),
+                spec.parent_id.as_str(),
+                similarity_key(spec),
+                i64::from(spec.x509_svid_ttl),
+                i64::from(spec.jwt_svid_ttl),
+                spec.admin,
+                spec.downstream,
+                spec.hint.as_str(),
+                opt_db_time(spec.expires_at),
+                0_i64,
+                spec.store_svid,
+                spec.jwt_svid_include_jti,
+                spec.disable_x509_svid_prefetch,
+                db_time(now),
+            ],
+        )
+        .await
+        .map_err(similar_as_exists)?;
+    insert_children(tx.conn, &id, spec).await?;
+
+    tx.record(ChangeKind::Entry, id.as_str());
+    read::get(tx.conn, &id)
+        .await?
+        .ok_or(StoreError::NotFound("registration entry"))
+}
+
+pub(crate) async fn update<C: Conn>(
+    tx: &mut Tx<'_, C>,
+    id: &EntryId,
+    spec: &EntrySpec,
+    mask: &EntryMask,
+) -> Result<RegistrationEntry, StoreError> {
+    lock(tx.conn, id).await?;
+    let mut entry = read::get(tx.conn, id)
+        .await?
+        .ok_or(StoreError::NotFound("registration entry"))?;
+    mask.apply(spec, &mut entry.spec);
+    let spec = &entry.spec;
+    validate(tx.conn, spec).await?;
+
+    tx.conn
+        .execute(
+            "UPDATE registration_entries SET spiffe_id = $1, parent_id = $2, similarity_key = $3, \
+             x509_svid_ttl = $4, jwt_svid_ttl = $5, admin = $6, downstream = $7, hint = $8, \
+             expires_at = $9, revision_number = revision_number + 1, store_svid = $10, \
+             jwt_svid_include_jti = $11, disable_x509_svid_prefetch = $12 WHERE id = $13",
+            args![
+                spec.spiffe_id.as_str(),
+                spec.parent_id.as_str(),
+                similarity_key(spec),
+                i64::from(spec.x509_svid_ttl),
+                i64::from(spec.jwt_svid_ttl),
+                spec.admin,
+                spec.downstream,
+                spec.hint.as_str(),
+                opt_db_time(spec.expires_at),
+                spec.store_svid,
+                spec.jwt_svid_include_jti,
+                spec.disable_x509_svid_prefetch,
+                id.as_str(),
+            ],
+        )
+        .await
+        .map_err(similar_as_exists)?;
+    for table in ["entry_selectors", "entry_dns_names", "entry_federates_with"] {
+        let sql = format!("DELETE FROM {table} WHERE entry_id = $1");
+        tx.conn.execute(&sql, args![id.as_str()]).await?;
+    }
+    insert_children(tx.conn, id, spec).await?;
+
+    tx.record(ChangeKind::Entry, id.as_str());
+    read::get(tx.conn, id)
+        .await?
+        .ok_or(StoreError::NotFound("registration entry"))
+}
+
+pub(crate) async fn delete<C: Conn>(
+    tx: &mut Tx<'_, C>,
+    id: &EntryId,
+) -> Result<RegistrationEntry, StoreError> {
+    lock(tx.conn, id).await?;
+    let entry = read::get(tx.conn, id)
+        .await?
+        .ok_or(StoreError::NotFound("registration entry"))?;
+    tx.conn
+        .execute(
+            "DELETE FROM registration_entries WHERE id = $1",
+            args![id.as_str()],
+        )
+        .await?;
+    tx.record(ChangeKind::Entry, id.as_str());
+    Ok(entry)
+}
+
+/// Deletes entries whose `expires_at` is before `before`; returns how many.
+pub(crate) async fn prune<C: Conn>(
+    tx: &mut Tx<'_, C>,
+    before: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let rows = tx
+        .conn
+        .fetch_all(
+            "DELETE FROM registration_entries WHERE expires_at IS NOT NULL AND expires_at < $1 \
+             RETURNING id",
+            args![db_time(before)],
+        )
+        .await?;
+    for row in &rows {
+        tx.record(ChangeKind::Entry, &row.text("id")?);
+    }
+    Ok(rows.len() as u64)
+}
+
+/// Deletes the entries that federate with `trust_domain` (bundle delete mode
+/// `Delete`), or only their link to it (`Dissociate`, which bumps their revision).
+pub(crate) async fn unfederate<C: Conn>(
+    tx: &mut Tx<'_, C>,
+    trust_domain: &str,
+    delete_entries: bool,
+) -> Result<(), StoreError> {
+    let rows = tx
+        .conn
+        .fetch_all(
+            "SELECT entry_id FROM entry_federates_with WHERE trust_domain = $1",
+            args![trust_domain],
+        )
+        .await?;
+    for row in rows {
+        let id = row.text("entry_id")?;
+        if delete_entries {
+            tx.conn
+                .execute(
+                    "DELETE FROM registration_entries WHERE id = $1",
+                    args![id.as_str()],
+                )
+                .await?;
+        } else {
+            tx.conn
+                .execute(
+                    "DELETE FROM entry_federates_with WHERE entry_id = $1 AND trust_domain = $2",
+                    args![id.as_str(), trust_domain],
+                )
+                .await?;
+            tx.conn
+                .execute(
+                    "UPDATE registration_entries SET revision_number = revision_number + 1 \
+                     WHERE id = $1",
+                    args![id.as_str()],
+                )
+                .await?;
+        }
+        tx.record(ChangeKind::Entry, &id);
+    }
+    Ok(())
+}
+
+/// Rules the store enforces itself; trust-domain membership and reserved paths are
+/// the server's, which knows its trust domain.
+async fn validate<C: Conn>(conn: &mut C, spec: &EntrySpec) -> Result<(), StoreError> {
+    if spec.selectors.is_empty() {
+        return Err(StoreError::InvalidArgument("entry has no selectors"));
+    }
+    for td in &spec.federates_with {
+        let found = conn
+            .fetch_optional(
+                "SELECT 1 AS found FROM bundles WHERE trust_domain = $1",
+                args![td.as_str()],
+            )
+            .await?;
+        if found.is_none() {
+            return Err(StoreError::InvalidArgument(
+                "federated trust domain has no bundle in the store",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Locks the entry's row until commit (PostgreSQL); SQLite's writer is alone anyway.
+async fn lock<C: Conn>(conn: &mut C, id: &EntryId) -> Result<(), StoreError> {
+    let sql = format!(
+        "SELECT id FROM registration_entries WHERE id = $1{}",
+        C::FOR_UPDATE
+    );
+    conn.fetch_optional(&sql, args![id.as_str()]).await?;
+    Ok(())
+}
+
+async fn insert_children<C: Conn>(
+    conn: &mut C,
+    id: &EntryId,
+    spec: &EntrySpec,
+) -> Result<(), StoreError> {
+    for selector in &spec.selectors {
+        conn.execute(
+            "INSERT INTO entry_selectors (entry_id, type, value) VALUES ($1, $2, $3)",
+            args![id.as_str(), selector.kind(), selector.value()],
+        )
+        .await?;
+    }
+    for (position, name) in spec.dns_names.iter().enumerate() {
+        conn.execute(
+            "INSERT INTO entry_dns_names (entry_id, position, dns_name) VALUES ($1, $2, $3)",
+            args![id.as_str(), u64_to_db(position as u64), name.as_str()],
+        )
+        .await?;
+    }
+    for td in &spec.federates_with {
+        conn.execute(
+            "INSERT INTO entry_federates_with (entry_id, trust_domain) VALUES ($1, $2)",
+            args![id.as_str(), td.as_str()],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Equal for "similar" entries (same parent, SPIFFE ID and selector set), which a
+/// unique index then refuses. Selector sets are sorted, and no part can hold a newline.
+fn similarity_key(spec: &EntrySpec) -> String {
+    let mut canonical = format!("{}\n{}", spec.parent_id, spec.spiffe_id);
+    for selector in &spec.selectors {
+        canonical.push('\n');
+        canonical.push_str(&selector.to_string());
+    }
+    hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        canonical.as_bytes(),
+    ))
+}
+
+fn similar_as_exists(error: sqlx::Error) -> StoreError {
+    if is_unique_violation(&error) {
+        StoreError::AlreadyExists(SIMILAR)
+    } else {
+        StoreError::Backend(error)
+    }
+}

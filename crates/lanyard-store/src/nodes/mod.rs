@@ -1,0 +1,83 @@
+//! Attested nodes: the public operations.
+
+pub(crate) mod read;
+mod write;
+
+use lanyard_spiffe::{SelectorSet, SpiffeId};
+use time::OffsetDateTime;
+
+use crate::model::{AttestedNode, NodeFilter, NodeUpdate, Page, PageRequest};
+use crate::tx::{read_tx, write_tx};
+use crate::{Store, StoreError};
+
+impl Store {
+    /// Records a newly attested node with its selectors. `AlreadyExists` if known.
+    pub async fn create_node(&self, node: &AttestedNode) -> Result<AttestedNode, StoreError> {
+        Ok(write_tx!(self, |tx| write::create(&mut tx, node).await?))
+    }
+
+    pub async fn get_node(&self, id: &SpiffeId) -> Result<Option<AttestedNode>, StoreError> {
+        Ok(read_tx!(self, |conn| read::get(conn, id).await?))
+    }
+
+    pub async fn count_nodes(&self, filter: &NodeFilter) -> Result<u64, StoreError> {
+        Ok(read_tx!(self, |conn| read::count(conn, filter).await?))
+    }
+
+    /// One page of the nodes matching `filter`, ordered by SPIFFE ID.
+    pub async fn list_nodes(
+        &self,
+        filter: &NodeFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AttestedNode>, StoreError> {
+        Ok(read_tx!(self, |conn| read::list(conn, filter, page).await?))
+    }
+
+    /// Applies the `Some` fields of `update`. `NotFound` if absent.
+    pub async fn update_node(
+        &self,
+        id: &SpiffeId,
+        update: &NodeUpdate,
+    ) -> Result<AttestedNode, StoreError> {
+        Ok(write_tx!(self, |tx| write::update(&mut tx, id, update).await?))
+    }
+
+    /// Sets `last_seen`; not written to the change log.
+    pub async fn touch_node(&self, id: &SpiffeId, at: OffsetDateTime) -> Result<(), StoreError> {
+        write_tx!(self, |tx| write::touch(tx.conn, id, at).await?);
+        Ok(())
+    }
+
+    /// Replaces the node's selectors. `NotFound` if the node is absent.
+    pub async fn set_node_selectors(
+        &self,
+        id: &SpiffeId,
+        selectors: &SelectorSet,
+    ) -> Result<(), StoreError> {
+        write_tx!(self, |tx| write::set_selectors(&mut tx, id, selectors)
+            .await?);
+        Ok(())
+    }
+
+    /// Bans the node (serials cleared, record kept) until it is deleted.
+    pub async fn ban_node(&self, id: &SpiffeId) -> Result<AttestedNode, StoreError> {
+        Ok(write_tx!(self, |tx| write::ban(&mut tx, id).await?))
+    }
+
+    /// Deletes (evicts) the node and its selectors; also lifts a ban. Returns it.
+    pub async fn delete_node(&self, id: &SpiffeId) -> Result<AttestedNode, StoreError> {
+        Ok(write_tx!(self, |tx| write::delete(&mut tx, id).await?))
+    }
+
+    /// Deletes nodes whose SVID expired before `before` (never banned ones; nodes
+    /// that cannot re-attest only if `include_non_reattestable`). Returns how many.
+    pub async fn prune_nodes(
+        &self,
+        before: OffsetDateTime,
+        include_non_reattestable: bool,
+    ) -> Result<u64, StoreError> {
+        Ok(write_tx!(self, |tx| {
+            write::prune(&mut tx, before, include_non_reattestable).await?
+        }))
+    }
+}

@@ -1,0 +1,11 @@
+//! The datastore conformance suite: every test runs against SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, reason = "test code")]
+
+mod bundles;
+mod changes;
+mod common;
+mod crash;
+mod entries;
+mod nodes;
+mod schema;
+mod tokens;
