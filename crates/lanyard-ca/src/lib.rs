@@ -7,13 +7,23 @@
 
 mod clock;
 mod fsutil;
+pub mod journal;
+mod jwt;
 pub mod key;
+pub mod manager;
 mod public_key;
 pub mod upstream;
 pub mod x509;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use journal::{FileJournalStore, Journal, JournalError, JournalStore, MemoryJournalStore};
+pub use jwt::JwtKey;
 pub use key::{DiskKeyManager, KeyError, KeyId, KeyManager, KeyType, MemoryKeyManager, Signer};
+pub use manager::{
+    AuthorityKind, AuthorityState, AuthorityStates, CaConfig, CaError, CaManager,
+    LocalAuthorityError, PublishedAuthorities, PublishedJwtAuthority, PublishedX509Authority,
+    RotationEvent, Unpublished,
+};
 pub use public_key::{
     CsrError, PublicKey, PublicKeyAlgorithm, PublicKeyError, public_key_from_csr,
 };

@@ -58,3 +58,64 @@ pub(crate) fn webpki_verify(
     }
     Ok(())
 }
+
+/// A CA manager on a manual clock, with stores that outlive it (to restart).
+pub(crate) struct Harness {
+    pub(crate) clock: std::sync::Arc<lanyard_ca::ManualClock>,
+    pub(crate) keys: std::sync::Arc<dyn KeyManager>,
+    pub(crate) journal: lanyard_ca::MemoryJournalStore,
+    pub(crate) config: lanyard_ca::CaConfig,
+    pub(crate) upstream: Option<std::sync::Arc<dyn lanyard_ca::UpstreamAuthority>>,
+}
+
+impl Harness {
+    pub(crate) fn new(ca_ttl: Duration) -> Self {
+        let mut config = lanyard_ca::CaConfig::new(td());
+        config.ca_ttl = ca_ttl;
+        config.prune_grace = Duration::ZERO;
+        Self {
+            clock: std::sync::Arc::new(lanyard_ca::ManualClock::new(start())),
+            keys: std::sync::Arc::new(MemoryKeyManager::new()),
+            journal: lanyard_ca::MemoryJournalStore::new(),
+            config,
+            upstream: None,
+        }
+    }
+
+    pub(crate) fn open(&self) -> lanyard_ca::CaManager {
+        lanyard_ca::CaManager::open(
+            self.config.clone(),
+            self.keys.clone(),
+            std::sync::Arc::new(self.journal.clone()),
+            self.upstream.clone(),
+            self.clock.clone(),
+        )
+        .unwrap()
+    }
+
+    pub(crate) fn now(&self) -> SystemTime {
+        use lanyard_ca::Clock as _;
+        self.clock.now()
+    }
+}
+
+/// The X.509 trust anchors the manager wants in the bundle.
+pub(crate) fn published_anchors(manager: &lanyard_ca::CaManager) -> Vec<CertificateDer<'static>> {
+    manager
+        .published_authorities()
+        .unwrap()
+        .x509
+        .into_iter()
+        .map(|p| p.certificate)
+        .collect()
+}
+
+pub(crate) fn published_kids(manager: &lanyard_ca::CaManager) -> Vec<String> {
+    manager
+        .published_authorities()
+        .unwrap()
+        .jwt
+        .into_iter()
+        .map(|p| p.authority.key_id().to_owned())
+        .collect()
+}
