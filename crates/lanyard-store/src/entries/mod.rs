@@ -108,6 +108,12 @@ impl Store {
         Ok(read_tx!(self, |conn| read::get(conn, id).await?))
     }
 
+    /// The entries among `ids` that exist, ordered by ID, read in one snapshot
+    /// (for following the change log in batches).
+    pub async fn get_entries(&self, ids: &[EntryId]) -> Result<Vec<RegistrationEntry>, StoreError> {
+        Ok(read_tx!(self, |conn| read::get_many(conn, ids).await?))
+    }
+
     pub async fn count_entries(&self, filter: &EntryFilter) -> Result<u64, StoreError> {
         Ok(read_tx!(self, |conn| read::count(conn, filter).await?))
     }

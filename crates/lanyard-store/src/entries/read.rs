@@ -11,6 +11,9 @@ use crate::sql::{
     Where, opt_time_from_db, page_token, page_token_key, parse_db, time_from_db, u64_from_db,
 };
 
+/// IDs per `IN (...)` list, well under every engine's parameter limit.
+pub(crate) const IN_CHUNK: usize = 500;
+
 const COLUMNS: &str = "e.id, e.spiffe_id, e.parent_id, e.x509_svid_ttl, e.jwt_svid_ttl, \
      e.admin, e.downstream, e.hint, e.expires_at, e.revision_number, e.store_svid, \
      e.jwt_svid_include_jti, e.disable_x509_svid_prefetch, e.created_at";
@@ -23,6 +26,34 @@ pub(crate) async fn get<C: Conn>(
     let p = w.arg(id.as_str());
     w.and(format!("e.id = {p}"));
     Ok(load(conn, &w, None).await?.pop())
+}
+
+/// The entries with these IDs that exist, ordered by ID.
+pub(crate) async fn get_many<C: Conn>(
+    conn: &mut C,
+    ids: &[EntryId],
+) -> Result<Vec<RegistrationEntry>, StoreError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IN_CHUNK) {
+        let mut w = Where::default();
+        let list: Vec<String> = chunk.iter().map(|id| w.arg(id.as_str())).collect();
+        w.and(format!("e.id IN ({})", list.join(", ")));
+        found.extend(load(conn, &w, None).await?);
+    }
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    found.dedup_by(|a, b| a.id == b.id);
+    Ok(found)
+}
+
+/// Whether an entry with this ID exists.
+pub(crate) async fn exists<C: Conn>(conn: &mut C, id: &EntryId) -> Result<bool, StoreError> {
+    let row = conn
+        .fetch_optional(
+            "SELECT 1 AS found FROM registration_entries WHERE id = $1",
+            vec![id.as_str().into()],
+        )
+        .await?;
+    Ok(row.is_some())
 }
 
 /// Every entry, ordered by ID.

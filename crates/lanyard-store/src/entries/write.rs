@@ -7,7 +7,7 @@ use crate::backend::{Conn, DbRow as _, args};
 use crate::changelog::{ChangeKind, Tx};
 use crate::error::is_unique_violation;
 use crate::model::{EntryId, EntryMask, EntrySpec, NewEntry, RegistrationEntry};
-use crate::sql::{db_time, opt_db_time, u64_to_db};
+use crate::sql::{db_time, opt_db_time, time_from_db, u64_to_db};
 
 use super::read;
 
@@ -20,7 +20,7 @@ pub(crate) async fn create<C: Conn>(
 ) -> Result<RegistrationEntry, StoreError> {
     validate(tx.conn, &new.spec).await?;
     let id = new.id.clone().unwrap_or_else(EntryId::generate);
-    if read::get(tx.conn, &id).await?.is_some() {
+    if read::exists(tx.conn, &id).await? {
         return Err(StoreError::AlreadyExists("registration entry"));
     }
 
@@ -54,9 +54,12 @@ pub(crate) async fn create<C: Conn>(
     insert_children(tx.conn, &id, spec).await?;
 
     tx.record(ChangeKind::Entry, id.as_str());
-    read::get(tx.conn, &id)
-        .await?
-        .ok_or(StoreError::NotFound("registration entry"))
+    Ok(RegistrationEntry {
+        id,
+        revision_number: 0,
+        created_at: time_from_db(db_time(now), "created_at")?,
+        spec: spec.clone(),
+    })
 }
 
 pub(crate) async fn update<C: Conn>(
@@ -104,9 +107,8 @@ pub(crate) async fn update<C: Conn>(
     insert_children(tx.conn, id, spec).await?;
 
     tx.record(ChangeKind::Entry, id.as_str());
-    read::get(tx.conn, id)
-        .await?
-        .ok_or(StoreError::NotFound("registration entry"))
+    entry.revision_number += 1;
+    Ok(entry)
 }
 
 pub(crate) async fn delete<C: Conn>(

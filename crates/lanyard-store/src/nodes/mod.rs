@@ -20,6 +20,11 @@ impl Store {
         Ok(read_tx!(self, |conn| read::get(conn, id).await?))
     }
 
+    /// The nodes among `ids` that exist, ordered by ID, read in one snapshot.
+    pub async fn get_nodes(&self, ids: &[SpiffeId]) -> Result<Vec<AttestedNode>, StoreError> {
+        Ok(read_tx!(self, |conn| read::get_many(conn, ids).await?))
+    }
+
     pub async fn count_nodes(&self, filter: &NodeFilter) -> Result<u64, StoreError> {
         Ok(read_tx!(self, |conn| read::count(conn, filter).await?))
     }

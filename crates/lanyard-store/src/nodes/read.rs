@@ -26,6 +26,23 @@ pub(crate) async fn get<C: Conn>(
     Ok(load(conn, &w, None).await?.pop())
 }
 
+/// The nodes with these IDs that exist, ordered by ID.
+pub(crate) async fn get_many<C: Conn>(
+    conn: &mut C,
+    ids: &[SpiffeId],
+) -> Result<Vec<AttestedNode>, StoreError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(crate::entries::read::IN_CHUNK) {
+        let mut w = Where::default();
+        let list: Vec<String> = chunk.iter().map(|id| w.arg(id.as_str())).collect();
+        w.and(format!("n.spiffe_id IN ({})", list.join(", ")));
+        found.extend(load(conn, &w, None).await?);
+    }
+    found.sort_by(|a, b| a.spiffe_id.cmp(&b.spiffe_id));
+    found.dedup_by(|a, b| a.spiffe_id == b.spiffe_id);
+    Ok(found)
+}
+
 pub(crate) async fn all<C: Conn>(conn: &mut C) -> Result<Vec<AttestedNode>, StoreError> {
     load(conn, &Where::default(), None).await
 }

@@ -58,6 +58,12 @@ async fn create_and_get_keep_every_field(store: Arc<Store>) {
 
     let got = store.get_entry(&created.id).await.unwrap().unwrap();
     assert_eq!(got, created);
+    let missing = EntryId::parse("missing").unwrap();
+    let batch = store
+        .get_entries(&[missing, created.id.clone(), created.id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(batch, vec![created.clone()]);
     assert_eq!(store.list_all_entries().await.unwrap(), vec![created]);
 }
 

@@ -45,6 +45,17 @@ async fn node_lifecycle(store: Arc<Store>) {
     );
     assert_eq!(store.create_node(&n).await.unwrap(), n);
     assert_eq!(store.get_node(&n.spiffe_id).await.unwrap().unwrap(), n);
+    let other = node("/spire/agent/join_token/t0", &[]);
+    store.create_node(&other).await.unwrap();
+    let both = store
+        .get_nodes(&[
+            n.spiffe_id.clone(),
+            id("/spire/agent/none"),
+            other.spiffe_id.clone(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(both, vec![other, n.clone()]);
     let err = store.create_node(&n).await.unwrap_err();
     assert!(matches!(err, StoreError::AlreadyExists(_)), "{err:?}");
 
