@@ -56,6 +56,24 @@ impl ConfigNode {
         }
     }
 
+    /// The items of a list, or `None` for any other value.
+    pub fn items(&self) -> Option<&[ConfigNode]> {
+        match &self.value {
+            NodeValue::List(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The entries of a map, or of every map in a list of maps (JSON's
+    /// `"NodeAttestor": [{"join_token": {...}}]` form), in order.
+    pub fn map_entries(&self) -> Vec<&ConfigEntry> {
+        match &self.value {
+            NodeValue::Map(entries) => entries.iter().collect(),
+            NodeValue::List(items) => items.iter().flat_map(ConfigNode::map_entries).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The entry named `key` (exact match) in a map.
     pub fn get(&self, key: &str) -> Option<&ConfigEntry> {
         self.entries()?.iter().find(|entry| entry.key == key)
