@@ -1,0 +1,4 @@
+//! The `lanyard-agent` command.
+#![forbid(unsafe_code)]
+
+fn main() {}
