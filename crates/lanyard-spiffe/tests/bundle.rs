@@ -487,3 +487,28 @@ fn bundle_set_holds_one_bundle_per_trust_domain() {
     assert!(set.remove(&td("a.org")).is_some());
     assert!(set.is_empty());
 }
+
+#[test]
+fn default_refresh_hint_is_five_minutes() {
+    let mut bundle = Bundle::new(td("example.org"));
+    assert_eq!(bundle.refresh_hint_or_default(), Duration::from_secs(300));
+    bundle.set_refresh_hint(Some(Duration::from_secs(30)));
+    assert_eq!(bundle.refresh_hint_or_default(), Duration::from_secs(30));
+}
+
+#[test]
+fn bundle_with_no_usable_keys_trusts_no_svid() {
+    let root = root("example.org");
+    let mut unknown_use = x509_jwk(&root.der());
+    unknown_use["use"] = "sig".into();
+    let doc = json!({"keys": [unknown_use, {"use": "x509-svid", "kty": "EC"}]});
+    let bundle = parse(&doc).unwrap();
+    assert!(bundle.is_empty());
+
+    let set: BundleSet = [bundle].into_iter().collect();
+    let chain = [leaf(&leaf_params("spiffe://example.org/w"), &root)];
+    assert!(matches!(
+        lanyard_spiffe::verify_x509_svid(&chain, &set, now()),
+        Err(lanyard_spiffe::X509SvidError::NoX509Authorities(_))
+    ));
+}

@@ -603,3 +603,50 @@ fn issuing_checks_the_signature_width_and_claims() {
     let token = unsigned.finish(&signature).unwrap();
     assert!(verify(&token, &bundles(&[&s])).is_ok());
 }
+
+#[test]
+fn bundle_without_jwt_authorities_trusts_no_jwt_svid() {
+    let s = es256("k1");
+    let token = issue_jwt_svid(&s, &claims(&["svc"])).unwrap();
+    let empty: BundleSet = [Bundle::new(TrustDomain::new("example.org").unwrap())]
+        .into_iter()
+        .collect();
+    assert!(matches!(
+        verify(&token, &empty),
+        Err(JwtSvidError::UnknownKeyId { .. })
+    ));
+}
+
+#[test]
+fn x509_authorities_are_never_jwt_keys() {
+    // The same key as an X.509 authority (even with a kid in the JSON) must not
+    // verify JWT-SVIDs: only jwt-svid entries count.
+    let pkcs8 = key(&PKCS_ECDSA_P256_SHA256).serialize_der();
+    let s = Pkcs8JwtSigner::from_pkcs8(JwtAlgorithm::Es256, "k1", &pkcs8).unwrap();
+    let key_pair = rcgen::KeyPair::try_from(pkcs8.as_slice()).unwrap();
+    let cert = common::ca_params("example.org")
+        .self_signed(&key_pair)
+        .unwrap();
+
+    let mut jwk: Value = serde_json::from_str(&{
+        let mut b = Bundle::new(TrustDomain::new("example.org").unwrap());
+        b.add_x509_authority(cert.der().clone()).unwrap();
+        b.to_json().unwrap()
+    })
+    .unwrap();
+    jwk["keys"][0]["kid"] = "k1".into();
+    let bundle = Bundle::parse_json(
+        TrustDomain::new("example.org").unwrap(),
+        jwk.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(bundle.x509_authorities().len(), 1);
+    assert!(bundle.jwt_authorities().is_empty());
+
+    let token = issue_jwt_svid(&s, &claims(&["svc"])).unwrap();
+    let set: BundleSet = [bundle].into_iter().collect();
+    assert!(matches!(
+        verify(&token, &set),
+        Err(JwtSvidError::UnknownKeyId { .. })
+    ));
+}

@@ -58,6 +58,38 @@ fn valid_svid_through_an_intermediate_verifies() {
 }
 
 #[test]
+fn cas_may_have_path_len_constraints_and_ekus() {
+    let mut params = ca_params("example.org");
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    assert_eq!(verify_via(params).unwrap(), ID);
+}
+
+#[test]
+fn signing_certificates_cannot_authenticate() {
+    let root = root("example.org");
+    let bundles = bundles_of(&[("example.org", &root)]);
+    assert!(matches!(
+        verify_x509_svid(&[root.der()], &bundles, now()),
+        Err(X509SvidError::LeafIdWithoutPath)
+    ));
+
+    let mut ca_with_path = ca_params("example.org");
+    ca_with_path.subject_alt_names = vec![SanType::URI(ID.try_into().unwrap())];
+    ca_with_path
+        .key_usages
+        .push(KeyUsagePurpose::DigitalSignature);
+    let mid = intermediate(&root, ca_with_path);
+    assert!(matches!(
+        verify_x509_svid(&[mid.der()], &bundles, now()),
+        Err(X509SvidError::LeafIsCa)
+    ));
+}
+
+#[test]
 fn rsa_root_verifies() {
     let root = root_with(ca_params("example.org"), &PKCS_RSA_SHA256);
     let chain = [leaf(&leaf_params(ID), &root)];

@@ -10,6 +10,10 @@ use super::BundleError;
 use crate::TrustDomain;
 use crate::key::{self, KeyKind};
 
+/// How often to refresh a bundle that carries no refresh hint (the Trust Domain
+/// and Bundle specification suggests a low value, about five minutes).
+pub const DEFAULT_REFRESH_HINT: Duration = Duration::from_secs(300);
+
 /// Longest JWT authority key ID accepted, in bytes.
 pub const MAX_KEY_ID_LEN: usize = 256;
 
@@ -166,6 +170,11 @@ impl Bundle {
     /// The refresh hint (`spiffe_refresh_hint`), whole seconds.
     pub fn refresh_hint(&self) -> Option<Duration> {
         self.refresh_hint
+    }
+
+    /// The refresh hint, or [`DEFAULT_REFRESH_HINT`] when the bundle has none.
+    pub fn refresh_hint_or_default(&self) -> Duration {
+        self.refresh_hint.unwrap_or(DEFAULT_REFRESH_HINT)
     }
 
     /// Sets the refresh hint; sub-second parts are dropped when written as JSON.

@@ -11,7 +11,7 @@ mod json;
 mod pem;
 mod set;
 
-pub use bundle::{Bundle, JwtAuthority, MAX_KEY_ID_LEN};
+pub use bundle::{Bundle, DEFAULT_REFRESH_HINT, JwtAuthority, MAX_KEY_ID_LEN};
 pub use error::BundleError;
 pub use pem::certificates_to_pem;
 pub use set::BundleSet;
