@@ -1,0 +1,172 @@
+//! Advancing the entry cache from the datastore's change log.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use lanyard_spiffe::{SpiffeId, TrustDomain};
+use lanyard_store::model::EntryId;
+use lanyard_store::{ChangeKind, ChangesSince, Store, StoreError};
+use tokio_util::sync::CancellationToken;
+
+use super::{CacheUpdate, EntryCache, EntryIndex};
+
+/// Change-log rows read per round trip.
+const CHANGES_PER_READ: u32 = 1000;
+
+/// Re-check the log this often even without a wake-up, in case a notification from
+/// another server was lost.
+const POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Wait this long after a datastore error before trying again.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+impl EntryCache {
+    /// Applies every change committed after the cache's position, in order; returns
+    /// how many batches were applied. Reloads everything when the log no longer
+    /// reaches back far enough.
+    pub async fn catch_up(&self, store: &Store) -> Result<usize, StoreError> {
+        let mut batches = 0;
+        loop {
+            let after = self.applied_seq();
+            let changes = match store.changes_since(after, CHANGES_PER_READ).await? {
+                ChangesSince::Changes(changes) => changes,
+                ChangesSince::ReloadRequired => {
+                    self.reload(store).await?;
+                    return Ok(batches + 1);
+                }
+            };
+            let Some(last) = changes.last().map(|c| c.seq) else {
+                return Ok(batches);
+            };
+
+            let mut touched = Touched::default();
+            for change in &changes {
+                touched.note(change.kind, &change.key);
+            }
+            self.apply(store, touched, last).await?;
+            batches += 1;
+
+            if changes.len() < CHANGES_PER_READ as usize {
+                return Ok(batches);
+            }
+        }
+    }
+
+    /// Follows the change log until `shutdown` is cancelled: waits for a commit
+    /// (from this process, or announced by another server), then catches up.
+    pub async fn follow(self, store: std::sync::Arc<Store>, shutdown: CancellationToken) {
+        let mut committed = store.subscribe();
+        loop {
+            committed.borrow_and_update();
+            if let Err(error) = self.catch_up(&store).await {
+                tracing::warn!(%error, "entry cache could not read the change log");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(RETRY_DELAY) => continue,
+                }
+            }
+
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                changed = committed.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                () = tokio::time::sleep(POLL_INTERVAL) => {}
+            }
+        }
+    }
+
+    /// Replaces the whole index with a fresh snapshot.
+    async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let snapshot = store.snapshot().await?;
+        let seq = snapshot.seq;
+        let server_id = self.read().server_id().clone();
+        let index = EntryIndex::from_records(server_id, snapshot.entries, snapshot.nodes);
+        tracing::info!(seq, entries = index.entry_count(), "entry cache reloaded");
+        *self.write() = index;
+        self.publish(CacheUpdate {
+            seq,
+            reloaded: true,
+            ..CacheUpdate::default()
+        });
+        Ok(())
+    }
+
+    /// Reads the current state of every touched record and applies it; a record
+    /// that is gone was deleted.
+    async fn apply(&self, store: &Store, touched: Touched, seq: u64) -> Result<(), StoreError> {
+        let mut entries = Vec::with_capacity(touched.entries.len());
+        for id in &touched.entries {
+            entries.push((id.clone(), store.get_entry(id).await?));
+        }
+        let mut nodes = Vec::with_capacity(touched.nodes.len());
+        for id in &touched.nodes {
+            nodes.push((id.clone(), store.get_node(id).await?));
+        }
+
+        {
+            let mut index = self.write();
+            for (id, entry) in entries {
+                match entry {
+                    Some(entry) => index.upsert_entry(entry),
+                    None => {
+                        index.remove_entry(&id);
+                    }
+                }
+            }
+            for (id, node) in nodes {
+                match node {
+                    Some(node) => index.upsert_node(node),
+                    None => {
+                        index.remove_node(&id);
+                    }
+                }
+            }
+        }
+
+        tracing::debug!(
+            seq,
+            entries = touched.entries.len(),
+            nodes = touched.nodes.len(),
+            "entry cache advanced"
+        );
+        self.publish(CacheUpdate {
+            seq,
+            entries: touched.entries.into_iter().collect(),
+            nodes: touched.nodes.into_iter().collect(),
+            bundles: touched.bundles.into_iter().collect(),
+            reloaded: false,
+        });
+        Ok(())
+    }
+}
+
+/// The distinct records a batch of changes is about.
+#[derive(Default)]
+struct Touched {
+    entries: BTreeSet<EntryId>,
+    nodes: BTreeSet<SpiffeId>,
+    bundles: BTreeSet<TrustDomain>,
+}
+
+impl Touched {
+    fn note(&mut self, kind: ChangeKind, key: &str) {
+        let noted = match kind {
+            ChangeKind::Entry => EntryId::parse(key)
+                .map(|id| self.entries.insert(id))
+                .is_ok(),
+            ChangeKind::Node => SpiffeId::parse(key).map(|id| self.nodes.insert(id)).is_ok(),
+            ChangeKind::Bundle => TrustDomain::new(key)
+                .map(|td| self.bundles.insert(td))
+                .is_ok(),
+        };
+        if !noted {
+            tracing::warn!(
+                kind = kind.as_str(),
+                "change log names a record with an invalid key"
+            );
+        }
+    }
+}

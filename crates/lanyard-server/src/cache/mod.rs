@@ -1,0 +1,130 @@
+//! The in-memory entry cache: one full load from the datastore at start, then
+//! advanced from the change log, so agent authorization never scans the database.
+//!
+//! Readers take a consistent view through [`EntryCache::read`]; the follower task
+//! ([`EntryCache::follow`]) applies committed changes in sequence order and announces
+//! each batch on [`EntryCache::subscribe_updates`], which is what a push stream to
+//! agents listens to.
+
+mod follow;
+mod index;
+
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+
+use lanyard_spiffe::{SpiffeId, TrustDomain};
+use lanyard_store::model::{EntryId, RegistrationEntry};
+use lanyard_store::{Snapshot, Store, StoreError};
+use tokio::sync::{broadcast, watch};
+
+pub use index::EntryIndex;
+
+/// How many update notices a slow subscriber may fall behind before it is told it
+/// lagged (and must re-read what it serves).
+const UPDATE_CHANNEL_CAPACITY: usize = 1024;
+
+/// The records one applied batch of changes touched, and the change-log position
+/// the cache reached with it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CacheUpdate {
+    /// The last change-log sequence number now reflected in the cache.
+    pub seq: u64,
+    /// Entries created, updated or deleted.
+    pub entries: Vec<EntryId>,
+    /// Attested nodes created, updated or deleted (their selectors may have changed).
+    pub nodes: Vec<SpiffeId>,
+    /// Bundles whose content changed.
+    pub bundles: Vec<TrustDomain>,
+    /// The whole cache was reloaded; every subscriber should re-read everything.
+    pub reloaded: bool,
+}
+
+/// A shared handle to the entry cache.
+#[derive(Clone)]
+pub struct EntryCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    index: RwLock<EntryIndex>,
+    applied: watch::Sender<u64>,
+    updates: broadcast::Sender<Arc<CacheUpdate>>,
+}
+
+impl EntryCache {
+    /// Builds the cache from one snapshot of the datastore.
+    pub async fn load(store: &Store, server_id: SpiffeId) -> Result<Self, StoreError> {
+        let snapshot = store.snapshot().await?;
+        Ok(Self::from_snapshot(server_id, snapshot))
+    }
+
+    /// Builds the cache from a snapshot already read.
+    pub fn from_snapshot(server_id: SpiffeId, snapshot: Snapshot) -> Self {
+        let seq = snapshot.seq;
+        let index = EntryIndex::from_records(server_id, snapshot.entries, snapshot.nodes);
+        metrics::gauge!("lanyard_server_entries").set(index.entry_count() as f64);
+        Self {
+            inner: Arc::new(Inner {
+                index: RwLock::new(index),
+                applied: watch::channel(seq).0,
+                updates: broadcast::channel(UPDATE_CHANNEL_CAPACITY).0,
+            }),
+        }
+    }
+
+    /// A read view of the index. Hold it briefly: writers wait for it.
+    pub fn read(&self) -> RwLockReadGuard<'_, EntryIndex> {
+        // The index is only modified by plain map operations that cannot panic
+        // half-way, so a poisoned lock still guards a consistent index.
+        self.inner
+            .index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The entries agent `agent_id` may serve when its node has `node_selectors`.
+    pub fn authorized_entries(
+        &self,
+        agent_id: &SpiffeId,
+        node_selectors: &lanyard_spiffe::SelectorSet,
+    ) -> Vec<Arc<RegistrationEntry>> {
+        self.read().authorized_entries(agent_id, node_selectors)
+    }
+
+    /// The entries agent `agent_id` may serve, with its node's selectors as cached.
+    pub fn authorized_entries_for_agent(&self, agent_id: &SpiffeId) -> Vec<Arc<RegistrationEntry>> {
+        self.read().authorized_entries_for_agent(agent_id)
+    }
+
+    /// The last change-log sequence number applied to the cache.
+    pub fn applied_seq(&self) -> u64 {
+        *self.inner.applied.borrow()
+    }
+
+    /// Watches the applied sequence number (e.g. to wait until a write is visible).
+    pub fn subscribe_applied(&self) -> watch::Receiver<u64> {
+        self.inner.applied.subscribe()
+    }
+
+    /// Receives one notice per applied batch of changes.
+    pub fn subscribe_updates(&self) -> broadcast::Receiver<Arc<CacheUpdate>> {
+        self.inner.updates.subscribe()
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, EntryIndex> {
+        self.inner
+            .index
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn publish(&self, update: CacheUpdate) {
+        let count = self.read().entry_count();
+        metrics::gauge!("lanyard_server_entries").set(count as f64);
+        self.inner.applied.send_replace(update.seq);
+        // No subscriber is not an error: nobody is listening yet.
+        let _ = self.inner.updates.send(Arc::new(update));
+    }
+}
+
+#[cfg(test)]
+mod tests;
