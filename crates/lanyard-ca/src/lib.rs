@@ -17,7 +17,7 @@ pub mod x509;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use journal::{FileJournalStore, Journal, JournalError, JournalStore, MemoryJournalStore};
-pub use jwt::JwtKey;
+pub use jwt::{IssuedJwtSvid, JwtKey, JwtKeyError, JwtSvidRequest};
 pub use key::{DiskKeyManager, KeyError, KeyId, KeyManager, KeyType, MemoryKeyManager, Signer};
 pub use manager::{
     AuthorityKind, AuthorityState, AuthorityStates, CaConfig, CaError, CaManager,

@@ -22,6 +22,11 @@ struct Issued {
     authority_id: String,
 }
 
+struct IssuedJwt {
+    token: String,
+    expires_at: SystemTime,
+}
+
 fn issue(manager: &CaManager, ttl: Duration) -> Issued {
     let authority = manager.active_x509_authority().unwrap();
     let request = X509SvidRequest {
@@ -77,14 +82,15 @@ fn a_long_run_keeps_every_issued_svid_verifiable_across_rotations() {
     let svid_ttl = manager.max_svid_ttl();
     assert_eq!(svid_ttl, 4 * HOUR);
 
-    let step = Duration::from_secs(600);
+    let step = Duration::from_secs(900);
     let mut issued: Vec<Issued> = Vec::new();
+    let mut issued_jwts: Vec<IssuedJwt> = Vec::new();
     let mut prepared_at: BTreeMap<String, SystemTime> = BTreeMap::new();
     let mut activations = Vec::new();
     let mut prunes = Vec::new();
     let mut jwt_prepared: BTreeSet<String> = BTreeSet::new();
 
-    for tick in 0..(6 * 24 * 6) {
+    for tick in 0..(5 * 24 * 4) {
         let now = harness.now();
         let events = manager.rotate().unwrap();
 
@@ -161,8 +167,22 @@ fn a_long_run_keeps_every_issued_svid_verifiable_across_rotations() {
         }
         let kid = manager.active_jwt_key().unwrap().key_id().to_owned();
         assert!(published_kids(&manager).contains(&kid));
+        let bundles = common::bundle_set(&manager);
+        for svid in issued.iter().filter(|s| s.expires_at > now) {
+            lanyard_spiffe::verify_x509_svid(&svid.chain, &bundles, now).unwrap();
+        }
+        for jwt in issued_jwts.iter().filter(|j| j.expires_at > now) {
+            lanyard_spiffe::jwt::verify_jwt_svid(&jwt.token, &bundles, "api", now).unwrap();
+        }
 
         issued.push(issue(&manager, svid_ttl));
+        let jwt = manager
+            .issue_jwt_svid(&common::jwt_request("/w", svid_ttl))
+            .unwrap();
+        issued_jwts.push(IssuedJwt {
+            token: jwt.token().to_owned(),
+            expires_at: jwt.expires_at(),
+        });
         harness.clock.advance(step);
     }
 

@@ -189,6 +189,10 @@ fn leaf_follows_the_x509_svid_profile_and_spire_template() {
     );
 
     webpki_verify(&svid.chain(), ca.trust_anchors(), now).unwrap();
+    let mut bundle = lanyard_spiffe::Bundle::new(td());
+    bundle.add_x509_authority(ca.certificate().clone()).unwrap();
+    let verified = lanyard_spiffe::x509::verify_x509_svid_with_bundle(&svid.chain(), &bundle, now);
+    assert_eq!(verified.unwrap(), id("/workload/a"));
 }
 
 #[test]

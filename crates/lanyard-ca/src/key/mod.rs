@@ -16,7 +16,7 @@ use thiserror::Error;
 
 pub use disk::DiskKeyManager;
 pub use memory::MemoryKeyManager;
-pub use signer::{JwsAlgorithm, Signer};
+pub use signer::Signer;
 
 /// Holds signing keys under stable identifiers (such as `x509-CA-A`).
 ///

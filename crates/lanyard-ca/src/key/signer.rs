@@ -11,6 +11,7 @@ use aws_lc_rs::signature::{
     ECDSA_P384_SHA384_ASN1_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair,
     EcdsaSigningAlgorithm, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
 };
+use lanyard_spiffe::jwt::JwtAlgorithm;
 use rustls_pki_types::{PrivateKeyDer, SubjectPublicKeyInfoDer};
 use zeroize::Zeroizing;
 
@@ -23,29 +24,6 @@ use super::{KeyError, KeyId, KeyType};
 #[derive(Clone)]
 pub struct Signer {
     inner: Arc<Inner>,
-}
-
-/// The JWS `alg` a signer produces for JWT-SVIDs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum JwsAlgorithm {
-    /// ECDSA P-256 with SHA-256, fixed-width `r||s`.
-    Es256,
-    /// ECDSA P-384 with SHA-384, fixed-width `r||s`.
-    Es384,
-    /// RSASSA-PKCS1-v1_5 with SHA-256.
-    Rs256,
-}
-
-impl JwsAlgorithm {
-    /// The JOSE name (`ES256`, `ES384`, `RS256`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Es256 => "ES256",
-            Self::Es384 => "ES384",
-            Self::Rs256 => "RS256",
-        }
-    }
 }
 
 impl Signer {
@@ -88,12 +66,13 @@ impl Signer {
         }
     }
 
-    /// The JWS algorithm [`Signer::sign_jws`] produces.
-    pub fn jws_algorithm(&self) -> JwsAlgorithm {
+    /// The JWS algorithm [`Signer::sign_jws`] produces: ES256, ES384, or
+    /// RS256 for both RSA sizes (as SPIRE does).
+    pub fn jwt_algorithm(&self) -> JwtAlgorithm {
         match self.inner.key_type {
-            KeyType::EcP256 => JwsAlgorithm::Es256,
-            KeyType::EcP384 => JwsAlgorithm::Es384,
-            KeyType::Rsa2048 | KeyType::Rsa4096 => JwsAlgorithm::Rs256,
+            KeyType::EcP256 => JwtAlgorithm::Es256,
+            KeyType::EcP384 => JwtAlgorithm::Es384,
+            KeyType::Rsa2048 | KeyType::Rsa4096 => JwtAlgorithm::Rs256,
         }
     }
 

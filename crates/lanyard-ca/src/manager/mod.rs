@@ -25,7 +25,7 @@ pub use local_authority::{AuthorityState, AuthorityStates, LocalAuthorityError};
 
 use crate::clock::Clock;
 use crate::journal::{Journal, JournalError, JournalStore};
-use crate::jwt::JwtKey;
+use crate::jwt::{IssuedJwtSvid, JwtKey, JwtKeyError, JwtSvidRequest};
 use crate::key::{KeyError, KeyManager, KeyType};
 use crate::upstream::UpstreamAuthority;
 use crate::x509::{CaSubject, IssuedX509Svid, X509Authority, X509Error, X509SvidRequest};
@@ -115,6 +115,10 @@ pub enum CaError {
     #[error("x509 authority failed")]
     X509(#[from] X509Error),
 
+    /// Signing a JWT-SVID failed.
+    #[error("jwt-svid signing failed")]
+    Jwt(#[from] JwtKeyError),
+
     /// Loading or saving the journal failed.
     #[error("ca journal failed")]
     Journal(#[from] JournalError),
@@ -199,6 +203,16 @@ impl CaManager {
     pub fn issue_x509_svid(&self, request: &X509SvidRequest) -> Result<IssuedX509Svid, CaError> {
         let authority = self.active_x509_authority()?;
         Ok(authority.issue_x509_svid(request, self.clock.now())?)
+    }
+
+    /// Signs a JWT-SVID with the active JWT key at the clock's current time;
+    /// `exp` is capped at the key's expiry.
+    pub fn issue_jwt_svid(&self, request: &JwtSvidRequest) -> Result<IssuedJwtSvid, CaError> {
+        if !self.config.trust_domain.contains(&request.spiffe_id) {
+            return Err(JwtKeyError::ForeignTrustDomain(request.spiffe_id.to_string()).into());
+        }
+        let key = self.active_jwt_key()?;
+        Ok(key.issue_jwt_svid(request, self.clock.now())?)
     }
 
     /// Everything this server must have in its trust bundle: every X.509

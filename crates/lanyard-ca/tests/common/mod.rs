@@ -119,3 +119,28 @@ pub(crate) fn published_kids(manager: &lanyard_ca::CaManager) -> Vec<String> {
         .map(|p| p.authority.key_id().to_owned())
         .collect()
 }
+
+/// The trust bundle a server would serve for what the manager publishes.
+pub(crate) fn bundle_set(manager: &lanyard_ca::CaManager) -> lanyard_spiffe::BundleSet {
+    let published = manager.published_authorities().unwrap();
+    let mut bundle = lanyard_spiffe::Bundle::new(td());
+    for x509 in published.x509 {
+        bundle.add_x509_authority(x509.certificate).unwrap();
+    }
+    for jwt in published.jwt {
+        bundle.add_jwt_authority(jwt.authority).unwrap();
+    }
+    let mut set = lanyard_spiffe::BundleSet::new();
+    set.insert(bundle);
+    set
+}
+
+pub(crate) fn jwt_request(path: &str, ttl: Duration) -> lanyard_ca::JwtSvidRequest {
+    lanyard_ca::JwtSvidRequest {
+        spiffe_id: id(path),
+        audience: vec!["api".to_owned()],
+        ttl,
+        issuer: None,
+        include_jti: false,
+    }
+}
