@@ -4,8 +4,8 @@
 //! a block may hold nested blocks on one line (`NodeAttestor "join_token" { plugin_data {} }`)
 //! and block items may be separated by commas (`ca_subject { country = ["US"], ... }`).
 //! Before parsing, [`relax_hcl1_layout`] puts a line break after every `{`, before every
-//! `}` and after a `}` that ends a block, and turns commas that separate block items into
-//! line breaks. Strings, comments and
+//! `}`, after a `}` that ends a block and between items written on one line
+//! (`{ a = "x" b = 1 }`), and turns commas that separate block items into line breaks. Strings, comments and
 //! heredocs are copied untouched. The inserted characters are recorded so that offsets in
 //! the relaxed text map back to the original, keeping line numbers in messages exact.
 
@@ -32,16 +32,26 @@ pub(crate) fn original_offset(inserted: &[usize], offset: usize) -> usize {
 struct Frame {
     is_block: bool,
     bracket_depth: usize,
+    /// An `=` was seen on this line at this level: the next name after a value starts a
+    /// new item.
+    in_value: bool,
+}
+
+impl Frame {
+    fn new(is_block: bool) -> Self {
+        Self {
+            is_block,
+            bracket_depth: 0,
+            in_value: false,
+        }
+    }
 }
 
 /// Rewrites HCL v1 layout into something HCL2 parses, without moving any original line.
 pub(crate) fn relax_hcl1_layout(src: &str) -> Relaxed {
     let mut out = String::with_capacity(src.len() + src.len() / 8);
     let mut inserted = Vec::new();
-    let mut frames = vec![Frame {
-        is_block: true,
-        bracket_depth: 0,
-    }];
+    let mut frames = vec![Frame::new(true)];
     let bytes = src.as_bytes();
     let mut i = 0;
 
@@ -53,11 +63,7 @@ pub(crate) fn relax_hcl1_layout(src: &str) -> Relaxed {
             (b'/', Some(b'*')) => find_from(bytes, i + 2, b"*/").map_or(bytes.len(), |e| e + 2),
             (b'<', Some(b'<')) => heredoc_end(src, i).unwrap_or(i + 2),
             (b'{', _) => {
-                let is_block = opens_block(&out);
-                frames.push(Frame {
-                    is_block,
-                    bracket_depth: 0,
-                });
+                frames.push(Frame::new(opens_block(&out)));
                 out.push('{');
                 inserted.push(out.len());
                 out.push('\n');
@@ -89,12 +95,38 @@ pub(crate) fn relax_hcl1_layout(src: &str) -> Relaxed {
                 i + 1
             }
             (b',', _) => {
-                let separates_block_items = frames
-                    .last()
-                    .is_some_and(|f| f.is_block && f.bracket_depth == 0);
+                let frame = frames.last_mut();
+                let separates_block_items = frame.is_some_and(|f| {
+                    let separates = f.is_block && f.bracket_depth == 0;
+                    f.in_value &= !separates;
+                    separates
+                });
                 out.push(if separates_block_items { '\n' } else { ',' });
                 i += 1;
                 continue;
+            }
+            (b'=', _) => {
+                if let Some(frame) = frames.last_mut().filter(|f| f.bracket_depth == 0) {
+                    frame.in_value = true;
+                }
+                i + 1
+            }
+            (b'\n', _) => {
+                if let Some(frame) = frames.last_mut().filter(|f| f.bracket_depth == 0) {
+                    frame.in_value = false;
+                }
+                i + 1
+            }
+            (c, _) if c.is_ascii_alphabetic() || c == b'_' => {
+                let starts_item = frames
+                    .last_mut()
+                    .filter(|f| f.bracket_depth == 0 && f.in_value && follows_value(&out));
+                if let Some(frame) = starts_item {
+                    frame.in_value = false;
+                    inserted.push(out.len());
+                    out.push('\n');
+                }
+                identifier_end(bytes, i)
             }
             _ => next_char_boundary(src, i),
         };
@@ -115,6 +147,23 @@ fn opens_block(out: &str) -> bool {
         out.trim_end().chars().next_back(),
         Some('=' | ':' | '[' | '(' | ',')
     )
+}
+
+/// True when `out` ends with a complete value and a space: `a = "x" ` or `a = 1 `.
+fn follows_value(out: &str) -> bool {
+    let trimmed = out.trim_end_matches([' ', '\t']);
+    trimmed.len() < out.len()
+        && trimmed.ends_with(|c: char| {
+            c.is_ascii_alphanumeric() || matches!(c, '"' | ']' | '}' | ')' | '_' | '.')
+        })
+        && !trimmed.ends_with('=')
+}
+
+fn identifier_end(bytes: &[u8], start: usize) -> usize {
+    bytes[start..]
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')))
+        .map_or(bytes.len(), |p| p + start)
 }
 
 fn next_char_boundary(src: &str, i: usize) -> usize {
@@ -205,6 +254,15 @@ mod tests {
             relaxed("s { a = [\"x\", \"y\"], b = 1, }"),
             "s {\n a = [\"x\", \"y\"]\n b = 1\n \n}\n"
         );
+    }
+
+    #[test]
+    fn items_on_one_line_are_split() {
+        assert_eq!(
+            relaxed("d { a = \"x\" b = 1 c = true d = [1] }"),
+            "d {\n a = \"x\" \nb = 1 \nc = true \nd = [1] \n}\n"
+        );
+        assert_eq!(relaxed("a = true\nb = 2"), "a = true\nb = 2");
     }
 
     #[test]

@@ -57,7 +57,7 @@ impl ConfigNode {
     }
 
     /// The items of a list, or `None` for any other value.
-    pub fn items(&self) -> Option<&[ConfigNode]> {
+    pub fn items(&self) -> Option<&[Self]> {
         match &self.value {
             NodeValue::List(items) => Some(items),
             _ => None,
@@ -69,7 +69,7 @@ impl ConfigNode {
     pub fn map_entries(&self) -> Vec<&ConfigEntry> {
         match &self.value {
             NodeValue::Map(entries) => entries.iter().collect(),
-            NodeValue::List(items) => items.iter().flat_map(ConfigNode::map_entries).collect(),
+            NodeValue::List(items) => items.iter().flat_map(Self::map_entries).collect(),
             _ => Vec::new(),
         }
     }
