@@ -12,3 +12,8 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod keys;
+pub mod node;
+
+#[cfg(test)]
+mod testutil;

@@ -20,8 +20,8 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub(crate) agent: Option<AgentSection>,
     /// Walked separately (see `plugins.rs`): each plugin has its own schema.
-    #[serde(default)]
-    pub(crate) plugins: Ignored,
+    #[serde(default, rename = "plugins")]
+    pub(crate) _plugins: Ignored,
     #[serde(default)]
     pub(crate) health_checks: Option<HealthChecksSection>,
     #[serde(default)]

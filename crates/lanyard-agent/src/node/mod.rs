@@ -1,0 +1,6 @@
+//! The agent's own identity: where its first trust comes from, how it attests and
+//! renews, where it keeps its SVID, and the mTLS connection to the server.
+
+pub mod rotation;
+pub mod storage;
+pub mod verifier;
