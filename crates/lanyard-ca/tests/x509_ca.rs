@@ -241,14 +241,31 @@ fn every_key_type_signs_verifiable_svids_except_rsa_4096_which_has_its_own_test(
 }
 
 #[test]
-fn rsa_4096_ca_signs_verifiable_svids() {
+fn rsa_4096_signs_verifiable_x509_and_jwt_svids() {
     let ca = self_signed(KeyType::Rsa4096);
 
     let svid = ca
         .issue_x509_svid(&request("/w", &[], HOUR), start())
         .unwrap();
-
     webpki_verify(&svid.chain(), ca.trust_anchors(), start()).unwrap();
+
+    // One RSA-4096 key (generation is slow) serves the JWT check too.
+    let jwt_key = lanyard_ca::JwtKey::new(ca.signer().clone(), start(), DAY).unwrap();
+    let issued = jwt_key
+        .issue_jwt_svid(&common::jwt_request("/w", HOUR), start())
+        .unwrap();
+    let mut bundle = lanyard_spiffe::Bundle::new(td());
+    bundle.add_x509_authority(ca.certificate().clone()).unwrap();
+    bundle
+        .add_jwt_authority(jwt_key.authority().unwrap())
+        .unwrap();
+    let mut bundles = lanyard_spiffe::BundleSet::new();
+    bundles.insert(bundle);
+    let jwt =
+        lanyard_spiffe::jwt::verify_jwt_svid(issued.token(), &bundles, "api", start()).unwrap();
+    assert_eq!(jwt.algorithm(), lanyard_spiffe::jwt::JwtAlgorithm::Rs256);
+    let verified = lanyard_spiffe::verify_x509_svid(&svid.chain(), &bundles, start()).unwrap();
+    assert_eq!(verified, id("/w"));
 }
 
 #[test]
