@@ -192,12 +192,8 @@ pub(crate) fn check_certificate(der: &[u8]) -> Result<(), BundleError> {
 /// The DER SubjectPublicKeyInfo of a certificate, which must be exactly one
 /// well-formed DER certificate.
 pub(crate) fn certificate_spki(der: &[u8]) -> Result<Vec<u8>, BundleError> {
-    let (rest, cert) = X509Certificate::from_der(der).map_err(|e| {
-        BundleError::BadCertificate(match e {
-            x509_parser::nom::Err::Error(e) | x509_parser::nom::Err::Failure(e) => e,
-            x509_parser::nom::Err::Incomplete(_) => X509Error::InvalidCertificate,
-        })
-    })?;
+    let (rest, cert) = X509Certificate::from_der(der)
+        .map_err(|e| BundleError::BadCertificate(crate::x509::x509_error(e)))?;
     if !rest.is_empty() {
         return Err(BundleError::BadCertificate(X509Error::InvalidCertificate));
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rustls_pki_types::CertificateDer;
 
 pub use error::{CaCertificate, X509SvidError};
+pub(crate) use profile::x509_error;
 pub use verify::{verify_x509_svid, verify_x509_svid_with_bundle};
 
 use crate::SpiffeId;
@@ -100,9 +101,9 @@ pub fn split_der_chain(der: &[u8]) -> Result<Vec<CertificateDer<'static>>, X509S
     let mut rest = der;
     while !rest.is_empty() {
         let index = certs.len();
-        let (next, _) = X509Certificate::from_der(rest).map_err(|_| X509SvidError::Malformed {
+        let (next, _) = X509Certificate::from_der(rest).map_err(|e| X509SvidError::Malformed {
             index,
-            source: x509_parser::error::X509Error::InvalidCertificate,
+            source: x509_error(e),
         })?;
         let len = rest.len() - next.len();
         certs.push(CertificateDer::from(rest[..len].to_vec()));

@@ -1,5 +1,6 @@
 //! The certificate profile rules of the X509-SVID specification.
 
+use x509_parser::error::X509Error;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
@@ -11,18 +12,22 @@ pub(crate) fn parse_certificate(
     der: &[u8],
     index: usize,
 ) -> Result<X509Certificate<'_>, X509SvidError> {
-    use x509_parser::error::X509Error;
-    use x509_parser::nom::Err;
-
     let malformed = |source| X509SvidError::Malformed { index, source };
-    let (rest, cert) = X509Certificate::from_der(der).map_err(|e| match e {
-        Err::Error(e) | Err::Failure(e) => malformed(e),
-        Err::Incomplete(_) => malformed(X509Error::InvalidCertificate),
-    })?;
+    let (rest, cert) = X509Certificate::from_der(der).map_err(|e| malformed(x509_error(e)))?;
     if !rest.is_empty() {
         return Err(malformed(X509Error::InvalidCertificate));
     }
     Ok(cert)
+}
+
+/// The parser's error without the nom wrapper.
+pub(crate) fn x509_error(e: x509_parser::nom::Err<X509Error>) -> X509Error {
+    use x509_parser::nom::Err;
+
+    match e {
+        Err::Error(e) | Err::Failure(e) => e,
+        Err::Incomplete(_) => X509Error::InvalidCertificate,
+    }
 }
 
 /// The certificate's URI SANs. A malformed SAN extension is an error.
