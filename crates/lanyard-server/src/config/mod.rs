@@ -40,6 +40,7 @@
 //! Federation settings are parsed and kept; serving and fetching bundles comes later.
 
 mod build;
+mod federation;
 mod file;
 mod plugins;
 

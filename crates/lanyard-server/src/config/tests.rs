@@ -661,7 +661,7 @@ fn load_reads_the_file_and_expands_env() {
     .expect("write");
 
     let options = LoadOptions {
-        config_path: Some(path.clone()),
+        config_path: Some(path),
         expand_env: true,
         overrides: ConfigOverrides::default(),
     };
