@@ -161,7 +161,7 @@ impl CaManager {
                 Some(super::RotationEvent::Pruned { unpublished, .. }) => unpublished,
                 _ => Unpublished::X509Certificates(Vec::new()),
             };
-            tracing::info!(authority_id, "x509 authority revoked");
+            tracing::debug!(authority_id, "x509 authority revoked");
             Ok((shown, unpublished))
         })
     }
@@ -249,7 +249,7 @@ impl CaManager {
             slots
                 .retired
                 .retain(|e| e.meta.authority_id != authority_id);
-            tracing::info!(authority_id, "jwt authority revoked");
+            tracing::debug!(authority_id, "jwt authority revoked");
             Ok((shown, Unpublished::JwtKey(authority_id.to_owned())))
         })
     }
@@ -267,11 +267,9 @@ impl CaManager {
         &self,
         change: impl FnOnce(&mut State) -> Result<T, LocalAuthorityError>,
     ) -> Result<T, LocalAuthorityError> {
-        let mut guard = self.lock()?;
-        let mut state = guard.clone();
+        let (guard, mut state) = self.begin_change()?;
         let result = change(&mut state)?;
-        self.save(&state.journal)?;
-        *guard = state;
+        self.commit(&guard, state)?;
         Ok(result)
     }
 }
@@ -302,7 +300,7 @@ fn activate<E: Record, A>(
     if !slots::activate(slots, loaded) {
         return Err(LocalAuthorityError::NotPrepared);
     }
-    tracing::info!(authority_id, "authority activated by operator");
+    tracing::debug!(authority_id, "authority activated by operator");
     Ok(())
 }
 

@@ -11,7 +11,7 @@ mod rotation;
 mod slots;
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use lanyard_spiffe::TrustDomain;
@@ -88,7 +88,10 @@ pub struct CaManager {
     journal_store: Arc<dyn JournalStore>,
     upstream: Option<Arc<dyn UpstreamAuthority>>,
     clock: Arc<dyn Clock>,
-    state: Mutex<State>,
+    /// Serializes changes; held while keys are generated and the journal
+    /// is written, so that `state` is only write-locked for the final swap.
+    changes: Mutex<()>,
+    state: RwLock<State>,
 }
 
 /// Why a CA manager operation failed.
@@ -159,7 +162,8 @@ impl CaManager {
             journal_store,
             upstream,
             clock,
-            state: Mutex::new(state),
+            changes: Mutex::new(()),
+            state: RwLock::new(state),
         })
     }
 
@@ -223,8 +227,22 @@ impl CaManager {
         events::published(&state.journal)
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, State>, CaError> {
-        self.state.lock().map_err(|_| CaError::Poisoned)
+    fn lock(&self) -> Result<RwLockReadGuard<'_, State>, CaError> {
+        self.state.read().map_err(|_| CaError::Poisoned)
+    }
+
+    /// Starts a change: returns the change lock and a copy of the state to edit.
+    fn begin_change(&self) -> Result<(MutexGuard<'_, ()>, State), CaError> {
+        let guard = self.changes.lock().map_err(|_| CaError::Poisoned)?;
+        let state = self.lock()?.clone();
+        Ok((guard, state))
+    }
+
+    /// Saves the edited state's journal, then makes the state current.
+    fn commit(&self, _change: &MutexGuard<'_, ()>, state: State) -> Result<(), CaError> {
+        self.save(&state.journal)?;
+        *self.state.write().map_err(|_| CaError::Poisoned)? = state;
+        Ok(())
     }
 
     fn save(&self, journal: &Journal) -> Result<(), CaError> {

@@ -48,7 +48,7 @@ fn restore_slots<E: Record, A>(
                 slots.active = Some(active);
             }
             None => {
-                tracing::warn!(authority_id = %active.meta().authority_id, "active authority key unavailable, retiring it");
+                tracing::debug!(authority_id = %active.meta().authority_id, "active authority key unavailable, retiring it");
                 slots::retire(slots, active);
             }
         }
@@ -65,7 +65,7 @@ fn restore_slots<E: Record, A>(
                 slots.next = Some(next);
             }
             None => {
-                tracing::warn!(authority_id = %next.meta().authority_id, "prepared authority key unavailable, retiring it");
+                tracing::debug!(authority_id = %next.meta().authority_id, "prepared authority key unavailable, retiring it");
                 slots::retire(slots, next);
             }
         }

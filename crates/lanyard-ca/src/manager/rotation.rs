@@ -24,29 +24,23 @@ impl CaManager {
     /// Each kind's changes are saved to the journal before they take effect.
     pub fn rotate(&self) -> Result<Vec<RotationEvent>, CaError> {
         let now = self.clock.now();
-        let mut guard = self.lock()?;
-        let mut events = Vec::new();
-
-        let mut state = guard.clone();
-        let x509_events = self.rotate_x509(&mut state, now)?;
-        if !x509_events.is_empty() {
-            self.save(&state.journal)?;
-            *guard = state;
-            events.extend(x509_events);
+        let (change, mut state) = self.begin_change()?;
+        let unchanged = state.journal.clone();
+        let mut events = self.rotate_x509(&mut state, now)?;
+        if state.journal != unchanged {
+            self.commit(&change, state.clone())?;
         }
 
         if self.config.jwt_enabled {
-            let mut state = guard.clone();
-            let jwt_events = self.rotate_jwt(&mut state, now)?;
-            if !jwt_events.is_empty() {
-                self.save(&state.journal)?;
-                *guard = state;
-                events.extend(jwt_events);
+            let unchanged = state.journal.clone();
+            events.extend(self.rotate_jwt(&mut state, now)?);
+            if state.journal != unchanged {
+                self.commit(&change, state)?;
             }
         }
 
         for event in &events {
-            tracing::info!(event = ?event, "ca rotation");
+            tracing::debug!(event = ?event, "ca rotation");
         }
         Ok(events)
     }
