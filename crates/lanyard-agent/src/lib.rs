@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod convert;
 pub mod keys;
 pub mod node;
 

@@ -1,6 +1,9 @@
 //! The agent's own identity: where its first trust comes from, how it attests and
 //! renews, where it keeps its SVID, and the mTLS connection to the server.
 
+pub mod connection;
 pub mod rotation;
+pub mod server_api;
+pub mod status;
 pub mod storage;
 pub mod verifier;
