@@ -264,3 +264,101 @@ fn with_an_upstream_authority_the_bundle_holds_the_upstream_root_and_taint_is_re
         .unwrap();
     common::webpki_verify(&svid.chain(), &published_anchors(&manager), harness.now()).unwrap();
 }
+
+fn upstream_root(
+    name: &str,
+) -> (
+    DiskUpstreamAuthority,
+    rustls_pki_types::CertificateDer<'static>,
+) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+    params.not_before = time::OffsetDateTime::from(common::start() - HOUR);
+    params.not_after = time::OffsetDateTime::from(common::start() + 100 * HOUR);
+    let root = params.self_signed(&key).unwrap();
+    let upstream = DiskUpstreamAuthority::from_pem(
+        root.pem().as_bytes(),
+        key.serialize_pem().as_bytes(),
+        None,
+    )
+    .unwrap();
+    (upstream, root.der().clone())
+}
+
+#[test]
+fn an_upstream_root_that_signed_the_old_authority_can_be_tainted_then_revoked() {
+    let (first_upstream, first_root) = upstream_root("first root");
+    let (second_upstream, second_root) = upstream_root("second root");
+    let mut harness = Harness::new(24 * HOUR);
+    harness.upstream = Some(Arc::new(first_upstream));
+    let manager = harness.open();
+    manager.rotate().unwrap();
+    let first_skid = manager
+        .x509_authority_state()
+        .unwrap()
+        .active
+        .upstream_authority_id
+        .unwrap();
+    drop(manager);
+
+    // The site moves to a new upstream root; the server restarts with it.
+    harness.upstream = Some(Arc::new(second_upstream));
+    let manager = harness.open();
+    let prepared = manager.prepare_x509_authority().unwrap();
+    manager
+        .activate_x509_authority(&prepared.authority_id)
+        .unwrap();
+    let second_skid = prepared.upstream_authority_id.unwrap();
+    assert_ne!(first_skid, second_skid);
+    assert_eq!(published_anchors(&manager).len(), 2);
+
+    assert!(matches!(
+        manager.taint_x509_upstream_authority(&second_skid),
+        Err(LocalAuthorityError::ActiveAuthority)
+    ));
+    assert!(matches!(
+        manager.revoke_x509_upstream_authority(&first_skid),
+        Err(LocalAuthorityError::NotTainted)
+    ));
+    assert!(matches!(
+        manager.taint_x509_upstream_authority(""),
+        Err(LocalAuthorityError::MissingAuthorityId)
+    ));
+
+    let tainted = manager
+        .taint_x509_upstream_authority(&first_skid.to_uppercase())
+        .unwrap();
+    assert_eq!(tainted, first_skid);
+    let published = manager.published_authorities().unwrap();
+    for anchor in &published.x509 {
+        assert_eq!(
+            anchor.tainted,
+            anchor.certificate == first_root,
+            "only the first root is tainted"
+        );
+    }
+
+    let (_, unpublished) = manager.revoke_x509_upstream_authority(&first_skid).unwrap();
+    assert_eq!(unpublished, Unpublished::X509Certificates(vec![first_root]));
+    assert_eq!(published_anchors(&manager), vec![second_root]);
+    assert!(manager.x509_authority_state().unwrap().old.is_none());
+}
+
+#[test]
+fn upstream_operations_need_an_upstream_authority() {
+    let (_harness, manager) = started();
+
+    assert!(matches!(
+        manager.taint_x509_upstream_authority("abcd"),
+        Err(LocalAuthorityError::UpstreamNotConfigured)
+    ));
+    assert!(matches!(
+        manager.revoke_x509_upstream_authority("abcd"),
+        Err(LocalAuthorityError::UpstreamNotConfigured)
+    ));
+}

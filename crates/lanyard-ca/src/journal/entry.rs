@@ -84,6 +84,9 @@ pub(crate) struct X509Entry {
     pub(crate) upstream_chain: Vec<Der>,
     pub(crate) upstream_roots: Vec<Der>,
     pub(crate) upstream_authority_id: Option<String>,
+    /// The upstream root named by `upstream_authority_id` was tainted.
+    #[serde(default)]
+    pub(crate) upstream_tainted: bool,
 }
 
 /// A JWT signing key record.

@@ -127,13 +127,12 @@ pub(super) fn published(journal: &Journal) -> Result<PublishedAuthorities, CaErr
     let mut x509: Vec<PublishedX509Authority> = Vec::new();
     for entry in slots::all(&journal.x509) {
         for certificate in trust_anchors(entry) {
+            let tainted = is_tainted_anchor(entry, &certificate);
             match x509.iter_mut().find(|p| p.certificate == certificate) {
-                Some(existing) => {
-                    existing.tainted |= entry.meta.tainted && entry.upstream_roots.is_empty()
-                }
+                Some(existing) => existing.tainted |= tainted,
                 None => x509.push(PublishedX509Authority {
                     certificate,
-                    tainted: entry.meta.tainted && entry.upstream_roots.is_empty(),
+                    tainted,
                 }),
             }
         }
@@ -205,4 +204,27 @@ pub(super) fn trust_anchors(
             .iter()
             .map(|root| CertificateDer::from(root.0.clone())),
     )
+}
+
+/// The subject key ID of a certificate, lower-case hex.
+pub(super) fn subject_key_id_hex(der: &[u8]) -> Option<String> {
+    use x509_parser::extensions::ParsedExtension;
+    use x509_parser::prelude::{FromDer, X509Certificate};
+
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    cert.extensions()
+        .iter()
+        .find_map(|ext| match ext.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(id) => Some(hex::encode(id.0)),
+            _ => None,
+        })
+}
+
+fn is_tainted_anchor(entry: &X509Entry, anchor: &CertificateDer<'_>) -> bool {
+    if entry.upstream_roots.is_empty() {
+        return entry.meta.tainted;
+    }
+    entry.upstream_tainted
+        && entry.upstream_authority_id.is_some()
+        && subject_key_id_hex(anchor) == entry.upstream_authority_id
 }

@@ -40,8 +40,8 @@ pub struct AuthorityStates {
 
 /// Why a LocalAuthority operation was refused. The server maps these to
 /// gRPC codes: `NotReady` is Unavailable, `JwtDisabled` Unimplemented,
-/// `UpstreamConfigured` FailedPrecondition, `Ca` Internal, the rest
-/// InvalidArgument.
+/// `UpstreamConfigured` and `UpstreamNotConfigured` FailedPrecondition, `Ca`
+/// Internal, the rest InvalidArgument.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum LocalAuthorityError {
@@ -80,6 +80,15 @@ pub enum LocalAuthorityError {
     /// Only a tainted authority can be revoked.
     #[error("only tainted authorities can be revoked; taint it first")]
     NotTainted,
+
+    /// Upstream taint or revoke was asked for, but there is no upstream authority.
+    #[error("upstream authority is not configured")]
+    UpstreamNotConfigured,
+
+    /// The upstream authority that signed the old CA is not a root in the
+    /// bundle (an upstream intermediate cannot be tainted here).
+    #[error("no upstream root with subject key id {0:?} is in the bundle")]
+    UpstreamAuthorityNotInBundle(String),
 
     /// Tainting or revoking the local X.509 authority is refused when an
     /// upstream authority signs it.
@@ -263,7 +272,7 @@ impl CaManager {
     }
 
     /// Runs `change` on a copy of the state, saves the journal, then commits.
-    fn mutate<T>(
+    pub(super) fn mutate<T>(
         &self,
         change: impl FnOnce(&mut State) -> Result<T, LocalAuthorityError>,
     ) -> Result<T, LocalAuthorityError> {
@@ -355,7 +364,7 @@ fn active_state<E: Record>(
         .ok_or(LocalAuthorityError::NotReady)
 }
 
-fn x509_state(entry: &X509Entry) -> AuthorityState {
+pub(super) fn x509_state(entry: &X509Entry) -> AuthorityState {
     AuthorityState {
         upstream_authority_id: entry.upstream_authority_id.clone(),
         ..meta_state(entry)

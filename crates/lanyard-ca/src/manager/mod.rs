@@ -9,6 +9,7 @@ mod local_authority;
 mod restore;
 mod rotation;
 mod slots;
+mod upstream_authority;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};

@@ -136,6 +136,7 @@ impl CaManager {
             upstream_chain: authority.upstream_chain().iter().map(der).collect(),
             upstream_roots: authority.upstream_roots().iter().map(der).collect(),
             upstream_authority_id: authority.upstream_authority_id().map(str::to_owned),
+            upstream_tainted: false,
         };
         Ok((entry, Arc::new(authority)))
     }
