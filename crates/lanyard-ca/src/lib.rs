@@ -3,6 +3,23 @@
 //! their A/B rotation driven by a persisted journal.
 //!
 //! Everything here is blocking; the server wraps calls in `spawn_blocking`.
+//!
+//! How a server uses it:
+//! 1. Build a [`CaManager`] from a [`CaConfig`], a [`KeyManager`]
+//!    ([`DiskKeyManager`] by default), a [`JournalStore`] (its datastore,
+//!    one journal per server), an optional [`UpstreamAuthority`] and a
+//!    [`Clock`]. Warn when configured SVID TTLs exceed
+//!    [`CaManager::max_svid_ttl`].
+//! 2. Call [`CaManager::rotate`] before serving and then every few seconds.
+//!    When an event [changes the bundle](RotationEvent::changes_bundle), add
+//!    what [`CaManager::published_authorities`] lists to the trust domain's
+//!    bundle and remove what a `Pruned` event [unpublishes](Unpublished);
+//!    the bundle of an HA deployment also holds the other servers' roots,
+//!    so never replace it wholesale.
+//! 3. Sign with [`CaManager::issue_x509_svid`] (public key from
+//!    [`public_key_from_csr`]) and [`CaManager::issue_jwt_svid`].
+//! 4. Serve the LocalAuthority API from the `*_authority*` methods; after a
+//!    prepare, taint or revoke, update the bundle the same way.
 #![forbid(unsafe_code)]
 
 mod clock;

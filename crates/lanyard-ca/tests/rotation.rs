@@ -404,7 +404,7 @@ fn every_ca_key_type_rotates() {
         let svid = issue(&manager, HOUR);
 
         assert_eq!(
-            manager.active_x509_authority().unwrap().signer().key_type(),
+            manager.active_x509_authority().unwrap().key_type(),
             key_type
         );
         assert_eq!(

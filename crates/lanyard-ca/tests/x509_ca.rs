@@ -249,8 +249,8 @@ fn rsa_4096_signs_verifiable_x509_and_jwt_svids() {
         .unwrap();
     webpki_verify(&svid.chain(), ca.trust_anchors(), start()).unwrap();
 
-    // One RSA-4096 key (generation is slow) serves the JWT check too.
-    let jwt_key = lanyard_ca::JwtKey::new(ca.signer().clone(), start(), DAY).unwrap();
+    // RSA-4096 generation is slow, so the JWT check lives in this test too.
+    let jwt_key = lanyard_ca::JwtKey::new(ca_signer(KeyType::Rsa4096), start(), DAY).unwrap();
     let issued = jwt_key
         .issue_jwt_svid(&common::jwt_request("/w", HOUR), start())
         .unwrap();
@@ -329,11 +329,13 @@ fn from_parts_rejects_a_certificate_of_another_key() {
 
 #[test]
 fn from_parts_round_trips_a_ca() {
-    let ca = self_signed(KeyType::EcP384);
+    let signer = ca_signer(KeyType::EcP384);
+    let ca = X509Authority::self_signed(&td(), &CaSubject::default(), signer.clone(), DAY, start())
+        .unwrap();
 
     let again = X509Authority::from_parts(
         &td(),
-        ca.signer().clone(),
+        signer,
         ca.certificate().clone(),
         Vec::new(),
         Vec::new(),

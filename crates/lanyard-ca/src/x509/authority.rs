@@ -205,9 +205,14 @@ impl X509Authority {
         self.not_after
     }
 
-    /// The CA's signing key.
-    pub fn signer(&self) -> &Signer {
-        self.issuer.key()
+    /// The CA key's type.
+    pub fn key_type(&self) -> crate::key::KeyType {
+        self.issuer.key().key_type()
+    }
+
+    /// The CA's public key (DER SubjectPublicKeyInfo).
+    pub fn public_key(&self) -> &rustls_pki_types::SubjectPublicKeyInfoDer<'static> {
+        self.issuer.key().public_key()
     }
 
     pub(super) fn issuer(&self) -> &Issuer<'static, Signer> {
