@@ -6,17 +6,20 @@
 //! - [`dir`]: temporary directories with paths short enough for Unix sockets.
 //! - [`process`]: a child process that is killed and reaped when dropped.
 //! - [`postgres`]: `require_postgres()` and a fresh database per test.
+//! - [`interop`]: SPIRE binaries and the Python virtualenv for interop tests.
 //! - [`require`]: the skip-or-fail rule for tests that need outside programs.
 
 #![forbid(unsafe_code)]
 
 pub mod dir;
+pub mod interop;
 pub mod net;
 pub mod postgres;
 pub mod process;
 pub mod require;
 
 pub use dir::ShortTempDir;
+pub use interop::{interop_program, interop_python};
 pub use net::{WaitError, free_tcp_port, wait_for_tcp, wait_for_unix_socket};
 pub use postgres::{TestDatabase, require_postgres};
 pub use process::ChildGuard;

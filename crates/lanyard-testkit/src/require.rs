@@ -8,6 +8,10 @@ pub const REQUIRE_POSTGRES_VAR: &str = "LANYARD_REQUIRE_POSTGRES";
 /// Set to `1` (as `scripts/test` and CI do) to make missing swtpm a failure.
 pub const REQUIRE_TPM_VAR: &str = "TPM_TESTS_REQUIRED";
 
+/// Set to `1` (as `scripts/test` and CI do) to make a missing interop program
+/// (SPIRE binaries, the Python virtualenv) a failure.
+pub const REQUIRE_INTEROP_VAR: &str = "LANYARD_REQUIRE_INTEROP";
+
 /// Reports a missing requirement of the current test: prints a skip notice
 /// and returns when `required_var` is not `1`, so the caller can return early.
 ///
