@@ -140,6 +140,12 @@ fn ca_under_an_upstream_intermediate_serves_the_whole_chain() {
     assert_eq!(svid.chain()[2], root_of(&pki.intermediate_pem));
     assert_eq!(ca.trust_anchors(), [root_of(&pki.root_pem)]);
     webpki_verify(&svid.chain(), ca.trust_anchors(), start()).unwrap();
+
+    let mut bundle = lanyard_spiffe::Bundle::new(td());
+    bundle.add_x509_authority(root_of(&pki.root_pem)).unwrap();
+    let verified =
+        lanyard_spiffe::x509::verify_x509_svid_with_bundle(&svid.chain(), &bundle, start());
+    assert_eq!(verified.unwrap(), id("/w"));
 }
 
 #[test]

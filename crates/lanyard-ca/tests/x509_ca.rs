@@ -349,3 +349,34 @@ fn from_parts_round_trips_a_ca() {
         .unwrap();
     webpki_verify(&svid.chain(), ca.trust_anchors(), start()).unwrap();
 }
+
+#[test]
+fn a_csr_contributes_only_its_public_key() {
+    let ca = self_signed(KeyType::EcP256);
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["evil.example".to_owned()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "evil");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let csr = params.serialize_request(&key).unwrap();
+
+    let public_key = lanyard_ca::public_key_from_csr(csr.der()).unwrap();
+    let mut req = request("/w", &["good.example"], HOUR);
+    req.public_key = public_key;
+    let svid = ca.issue_x509_svid(&req, start()).unwrap();
+
+    let (_, leaf) = X509Certificate::from_der(svid.leaf()).unwrap();
+    assert_eq!(
+        leaf.public_key().raw,
+        rcgen::PublicKeyData::subject_public_key_info(&key)
+    );
+    assert_eq!(dns_sans(&leaf), ["good.example"]);
+    assert!(!leaf.basic_constraints().unwrap().unwrap().value.ca);
+    let cn: Vec<_> = leaf
+        .subject()
+        .iter_common_name()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(cn, ["good.example"]);
+}
