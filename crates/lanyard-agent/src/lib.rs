@@ -11,8 +11,10 @@
 //! - [`health`]: liveness/readiness state, the `/live` and `/ready` listener, metrics.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod config;
 pub mod convert;
+pub mod health;
 pub mod keys;
 pub mod node;
 

@@ -83,6 +83,29 @@ impl TestCa {
         chain
     }
 
+    /// Issues an SVID for `id` over the public key `spki` (DER SubjectPublicKeyInfo).
+    pub(crate) fn issue_for_spki(
+        &self,
+        id: &SpiffeId,
+        spki: &[u8],
+        ttl: Duration,
+        now: SystemTime,
+    ) -> Vec<CertificateDer<'static>> {
+        let request = X509SvidRequest {
+            public_key: PublicKey::from_spki_der(spki).expect("public key"),
+            spiffe_id: id.clone(),
+            dns_names: Vec::new(),
+            ttl,
+        };
+        let issued = self
+            .authority
+            .issue_x509_svid(&request, now)
+            .expect("issue svid");
+        let mut chain = vec![issued.leaf().clone()];
+        chain.extend(issued.intermediates().iter().cloned());
+        chain
+    }
+
     /// Issues an SVID for `id` with a fresh P-256 key, valid for an hour from `t0()`.
     pub(crate) fn issue_with_new_key(
         &self,

@@ -1,0 +1,3 @@
+//! Liveness and readiness, the `/live` and `/ready` HTTP listener, and metrics.
+
+pub mod metrics;
