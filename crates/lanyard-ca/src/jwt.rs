@@ -77,7 +77,7 @@ impl JwtKey {
             signer,
             key_id,
             whole_seconds(now),
-            whole_seconds(now + ttl),
+            whole_seconds(crate::x509::template::later(now, ttl)),
         ))
     }
 
@@ -139,7 +139,8 @@ impl JwtKey {
             return Err(JwtKeyError::Expired(self.key_id.clone()));
         }
 
-        let expires_at = whole_seconds(now + request.ttl).min(self.not_after);
+        let expires_at =
+            whole_seconds(crate::x509::template::later(now, request.ttl)).min(self.not_after);
         let jti = if request.include_jti {
             Some(random_hex::<16>().map_err(|_| JwtKeyError::Random)?)
         } else {

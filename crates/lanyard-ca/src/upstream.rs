@@ -15,7 +15,7 @@ use x509_parser::prelude::FromDer;
 use crate::key::{KeyError, KeyId, Signer};
 use crate::public_key::PublicKey;
 use crate::x509::CaSubject;
-use crate::x509::template::{self, BACKDATE};
+use crate::x509::template;
 
 /// Signs this server's intermediate CA certificates.
 pub trait UpstreamAuthority: Send + Sync + fmt::Debug {
@@ -204,8 +204,8 @@ impl UpstreamAuthority for DiskUpstreamAuthority {
         let serial = template::random_serial().map_err(|_| UpstreamError::Random)?;
         let skid = template::subject_key_id(request.public_key.der_bytes());
         let validity = (
-            request.now - BACKDATE,
-            template::whole_seconds(request.now + request.ttl).min(self.not_after),
+            template::backdated(request.now),
+            template::whole_seconds(template::later(request.now, request.ttl)).min(self.not_after),
         );
         let params = template::ca_params(
             request.trust_domain,

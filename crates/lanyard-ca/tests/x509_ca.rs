@@ -380,3 +380,28 @@ fn a_csr_contributes_only_its_public_key() {
         .collect();
     assert_eq!(cn, ["good.example"]);
 }
+
+#[test]
+fn huge_ttls_are_capped_instead_of_overflowing() {
+    let ca = X509Authority::self_signed(
+        &td(),
+        &CaSubject::default(),
+        ca_signer(KeyType::EcP256),
+        Duration::MAX,
+        start(),
+    )
+    .unwrap();
+    let (_, cert) = X509Certificate::from_der(ca.certificate()).unwrap();
+    assert_eq!(cert.validity().not_after.timestamp(), 253_402_300_799);
+
+    let svid = ca
+        .issue_x509_svid(&request("/w", &[], Duration::MAX), start())
+        .unwrap();
+    assert_eq!(svid.expires_at(), ca.not_after());
+
+    let jwt_key = lanyard_ca::JwtKey::new(ca_signer(KeyType::EcP256), start(), DAY).unwrap();
+    let jwt = jwt_key
+        .issue_jwt_svid(&common::jwt_request("/w", Duration::MAX), start())
+        .unwrap();
+    assert_eq!(jwt.expires_at(), jwt_key.not_after());
+}

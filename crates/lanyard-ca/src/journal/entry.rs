@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::key::{KeyId, KeyType};
+use crate::x509::template::later;
 
 /// One of the two key slots of an authority kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -67,11 +68,11 @@ pub(crate) struct EntryMeta {
 
 impl EntryMeta {
     pub(crate) fn issued_at(&self) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(self.issued_at)
+        later(SystemTime::UNIX_EPOCH, Duration::from_secs(self.issued_at))
     }
 
     pub(crate) fn not_after(&self) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(self.not_after)
+        later(SystemTime::UNIX_EPOCH, Duration::from_secs(self.not_after))
     }
 }
 

@@ -147,7 +147,7 @@ pub(super) fn prune<E: Record, A>(
         loaded.prepared = None;
     }
 
-    let gone = |record: &E| record.meta().not_after() + grace <= now;
+    let gone = |record: &E| crate::x509::template::later(record.meta().not_after(), grace) <= now;
     let mut pruned = Vec::new();
     if slots.next.as_ref().is_some_and(gone) {
         pruned.extend(slots.next.take());

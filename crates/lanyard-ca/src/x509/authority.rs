@@ -10,7 +10,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
-use super::template::{self, BACKDATE};
+use super::template;
 use super::{CaSubject, X509Error};
 use crate::key::Signer;
 use crate::public_key::PublicKey;
@@ -50,7 +50,10 @@ impl X509Authority {
             subject,
             serial,
             skid,
-            (now - BACKDATE, template::whole_seconds(now + ttl)),
+            (
+                template::backdated(now),
+                template::whole_seconds(template::later(now, ttl)),
+            ),
         )
         .map_err(X509Error::Encode)?;
         let certificate = params.self_signed(&signer).map_err(X509Error::Encode)?;

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use lanyard_spiffe::SpiffeId;
 use rustls_pki_types::CertificateDer;
 
-use super::template::{self, BACKDATE};
+use super::template;
 use super::{X509Authority, X509Error};
 use crate::public_key::PublicKey;
 
@@ -95,11 +95,16 @@ impl X509Authority {
             });
         }
 
-        let not_after = template::whole_seconds(now + request.ttl).min(self.not_after());
+        let not_after =
+            template::whole_seconds(template::later(now, request.ttl)).min(self.not_after());
         let serial = template::random_serial().map_err(|_| X509Error::Random)?;
-        let params =
-            template::leaf_params(id, &request.dns_names, serial, (now - BACKDATE, not_after))
-                .map_err(X509Error::Encode)?;
+        let params = template::leaf_params(
+            id,
+            &request.dns_names,
+            serial,
+            (template::backdated(now), not_after),
+        )
+        .map_err(X509Error::Encode)?;
         let leaf = params
             .signed_by(&request.public_key, self.issuer())
             .map_err(X509Error::Encode)?;

@@ -105,8 +105,27 @@ pub(crate) fn is_valid_dns_name(name: &str) -> bool {
     })
 }
 
+/// The latest time a certificate can state (GeneralizedTime 9999-12-31T23:59:59Z).
+const LATEST: Duration = Duration::from_secs(253_402_300_799);
+
+/// `t + d`, saturating at the latest time a certificate can state, so that
+/// no requested TTL can overflow.
+pub(crate) fn later(t: SystemTime, d: Duration) -> SystemTime {
+    let latest = SystemTime::UNIX_EPOCH + LATEST;
+    t.checked_add(d).map_or(latest, |sum| sum.min(latest))
+}
+
+/// `t` backdated by [`BACKDATE`] (not before the Unix epoch).
+pub(crate) fn backdated(t: SystemTime) -> SystemTime {
+    t.checked_sub(BACKDATE)
+        .map_or(SystemTime::UNIX_EPOCH, |early| {
+            early.max(SystemTime::UNIX_EPOCH)
+        })
+}
+
 pub(crate) fn to_offset(t: SystemTime) -> OffsetDateTime {
-    OffsetDateTime::from(t)
+    let clamped = t.clamp(SystemTime::UNIX_EPOCH, SystemTime::UNIX_EPOCH + LATEST);
+    OffsetDateTime::from(clamped)
 }
 
 /// `t` without its fraction of a second, as certificates store it.
