@@ -414,3 +414,31 @@ fn every_ca_key_type_rotates() {
         webpki_verify(&svid.chain, &published_anchors(&manager), harness.now()).unwrap();
     }
 }
+
+#[test]
+fn the_manager_and_its_authorities_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<CaManager>();
+    shared::<lanyard_ca::X509Authority>();
+    shared::<lanyard_ca::JwtKey>();
+    shared::<lanyard_ca::Signer>();
+    shared::<lanyard_ca::DiskKeyManager>();
+
+    let harness = Harness::new(DAY);
+    let manager = Arc::new(harness.open());
+    manager.rotate().unwrap();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let manager = Arc::clone(&manager);
+            std::thread::spawn(move || issue(&manager, HOUR).authority_id)
+        })
+        .collect();
+    let rotated = manager.prepare_x509_authority().unwrap();
+    for worker in workers {
+        assert_ne!(
+            worker.join().unwrap(),
+            rotated.authority_id,
+            "prepared must not sign"
+        );
+    }
+}
