@@ -422,7 +422,7 @@ fn the_manager_and_its_authorities_can_be_shared_across_threads() {
     shared::<lanyard_ca::X509Authority>();
     shared::<lanyard_ca::JwtKey>();
     shared::<lanyard_ca::Signer>();
-    shared::<lanyard_ca::DiskKeyManager>();
+    shared::<DiskKeyManager>();
 
     let harness = Harness::new(DAY);
     let manager = Arc::new(harness.open());
