@@ -17,6 +17,8 @@ pub mod convert;
 pub mod health;
 pub mod keys;
 pub mod node;
+pub mod sds;
+pub mod workload;
 
 #[cfg(test)]
 mod testutil;

@@ -6,7 +6,7 @@ use lanyard_proto::workload::spiffe_workload_api_server::{
     SpiffeWorkloadApi, SpiffeWorkloadApiServer,
 };
 use lanyard_proto::workload::{
-    JwtBundlesRequest, JwtBundlesResponse, JwtsvidRequest, JwtsvidResponse, Jwtsvid,
+    JwtBundlesRequest, JwtBundlesResponse, Jwtsvid, JwtsvidRequest, JwtsvidResponse,
     ValidateJwtsvidRequest, ValidateJwtsvidResponse, WitBundlesRequest, WitBundlesResponse,
     WitsvidRequest, WitsvidResponse, X509BundlesRequest, X509BundlesResponse, X509svidRequest,
     X509svidResponse,
@@ -107,7 +107,9 @@ impl WorkloadApi {
             ));
         }
         if svid.is_empty() {
-            return Err(WorkloadError::InvalidRequest("svid must be specified".to_owned()));
+            return Err(WorkloadError::InvalidRequest(
+                "svid must be specified".to_owned(),
+            ));
         }
 
         let selectors = self.attest(&request).await?;

@@ -19,9 +19,11 @@ mod claims;
 pub mod endpoint;
 mod handler;
 pub mod peer;
-mod responses;
+pub(crate) mod responses;
 mod status;
-mod stream;
+pub(crate) mod stream;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::collections::BTreeSet;
 
@@ -54,3 +56,6 @@ impl WorkloadApiConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use lanyard_proto::workload::{JwtBundlesResponse, X509BundlesResponse, X509svid, X509svidResponse};
+use lanyard_proto::workload::{
+    JwtBundlesResponse, X509BundlesResponse, X509svid, X509svidResponse,
+};
 use lanyard_spiffe::{Bundle, TrustDomain};
 
 use super::WorkloadError;
@@ -58,7 +60,12 @@ pub(crate) fn x509_svid_response(
         .collect();
 
     let federated_bundles = federated_bundles(snapshot, &identities, bundle.trust_domain())
-        .map(|federated| (federated.trust_domain().id().to_string(), x509_der(federated)))
+        .map(|federated| {
+            (
+                federated.trust_domain().id().to_string(),
+                x509_der(federated),
+            )
+        })
         .collect();
     Ok(X509svidResponse {
         svids,
@@ -93,9 +100,9 @@ pub(crate) fn jwt_bundles_response(
     let bundles = bundles_for(snapshot, allow_unauthenticated)?
         .into_iter()
         .map(|bundle| {
-            let jwks = bundle
-                .to_jwt_jwks()
-                .map_err(|err| WorkloadError::Internal(format!("cannot encode jwt bundle: {err}")))?;
+            let jwks = bundle.to_jwt_jwks().map_err(|err| {
+                WorkloadError::Internal(format!("cannot encode jwt bundle: {err}"))
+            })?;
             Ok((bundle.trust_domain().id().to_string(), jwks.into_bytes()))
         })
         .collect::<Result<HashMap<_, _>, WorkloadError>>()?;

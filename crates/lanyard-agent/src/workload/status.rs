@@ -69,7 +69,9 @@ impl WorkloadError {
                     tracing::info!(error = %err, "jwt-svid refused");
                     Status::new(Code::PermissionDenied, "no identity issued")
                 }
-                CacheError::NoAudience => Status::new(Code::InvalidArgument, "audience must be specified"),
+                CacheError::NoAudience => {
+                    Status::new(Code::InvalidArgument, "audience must be specified")
+                }
                 _ => {
                     tracing::warn!(error = %error_chain(err), "could not fetch jwt-svid");
                     Status::new(Code::Unavailable, message)

@@ -13,7 +13,7 @@ use super::WorkloadError;
 use crate::cache::WorkloadSnapshot;
 
 /// A boxed stream of messages or the status that ends it.
-pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+pub(crate) type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 /// How long a unary call waits for identities the agent is still minting.
 pub(crate) const PENDING_WAIT: Duration = Duration::from_secs(10);

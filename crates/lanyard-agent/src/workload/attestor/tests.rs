@@ -49,7 +49,10 @@ async fn one_failing_attestor_fails_the_attestation() {
         Arc::new(Fixed("broken", Err("no dbus"))),
     ]);
 
-    let err = attestation.attest(peer.pinned().unwrap()).await.unwrap_err();
+    let err = attestation
+        .attest(peer.pinned().unwrap())
+        .await
+        .unwrap_err();
 
     assert!(
         matches!(&err, AttestationError::Attestor { attestor: "broken", reason } if reason == "no dbus"),
@@ -71,11 +74,23 @@ async fn the_live_unix_attestor_reports_the_callers_credentials_and_executable()
 
     let uid = rustix::process::geteuid().as_raw();
     let gid = rustix::process::getegid().as_raw();
-    assert!(selectors.contains(&format!("unix:uid:{uid}")), "{selectors:?}");
-    assert!(selectors.contains(&format!("unix:gid:{gid}")), "{selectors:?}");
+    assert!(
+        selectors.contains(&format!("unix:uid:{uid}")),
+        "{selectors:?}"
+    );
+    assert!(
+        selectors.contains(&format!("unix:gid:{gid}")),
+        "{selectors:?}"
+    );
     if uid == 0 {
-        assert!(selectors.contains(&"unix:user:root".to_owned()), "{selectors:?}");
-        assert!(selectors.contains(&"unix:group:root".to_owned()), "{selectors:?}");
+        assert!(
+            selectors.contains(&"unix:user:root".to_owned()),
+            "{selectors:?}"
+        );
+        assert!(
+            selectors.contains(&"unix:group:root".to_owned()),
+            "{selectors:?}"
+        );
     }
     let exe = std::fs::read_link("/proc/self/exe").unwrap();
     assert!(
@@ -83,7 +98,9 @@ async fn the_live_unix_attestor_reports_the_callers_credentials_and_executable()
         "{selectors:?}"
     );
     assert!(
-        selectors.iter().any(|s| s.starts_with("unix:sha256:") && s.len() == 12 + 64),
+        selectors
+            .iter()
+            .any(|s| s.starts_with("unix:sha256:") && s.len() == 12 + 64),
         "{selectors:?}"
     );
 }
@@ -98,7 +115,10 @@ async fn an_executable_above_the_size_limit_fails_attestation() {
     let attestation =
         WorkloadAttestation::new(vec![Arc::new(UnixAttestor::new(config, ProcFs::live()))]);
 
-    let err = attestation.attest(peer.pinned().unwrap()).await.unwrap_err();
+    let err = attestation
+        .attest(peer.pinned().unwrap())
+        .await
+        .unwrap_err();
 
     assert!(err.to_string().contains("workload_size_limit"), "{err}");
 }
@@ -136,5 +156,8 @@ async fn a_caller_whose_pid_changed_hands_during_attestation_is_refused() {
 
     let err = attestation.attest(&pinned).await.unwrap_err();
 
-    assert!(matches!(err, AttestationError::Pin(PinError::Replaced(p)) if p == pid), "{err}");
+    assert!(
+        matches!(err, AttestationError::Pin(PinError::Replaced(p)) if p == pid),
+        "{err}"
+    );
 }

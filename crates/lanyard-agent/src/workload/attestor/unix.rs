@@ -149,7 +149,10 @@ mod tests {
         let status = "Name:\tbash\nUid:\t1000\t1000\t1000\t1000\nGroups:\t4 24 27 \nVmRSS:\t1 kB\n";
 
         assert_eq!(supplementary_gids(status).unwrap(), vec![4, 24, 27]);
-        assert_eq!(supplementary_gids("Groups:\t\n").unwrap(), Vec::<u32>::new());
+        assert_eq!(
+            supplementary_gids("Groups:\t\n").unwrap(),
+            Vec::<u32>::new()
+        );
         assert!(supplementary_gids("Name:\tx\n").is_err());
         assert!(supplementary_gids("Groups:\t4 x\n").is_err());
     }

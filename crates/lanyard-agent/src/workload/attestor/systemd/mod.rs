@@ -80,10 +80,9 @@ impl WorkloadAttestor for SystemdAttestor {
 }
 
 /// The unit of a process from the text of its `/proc/<pid>/cgroup`.
-pub fn unit_of_cgroup_file(text: &str) -> Option<&str> {
+pub(crate) fn unit_of_cgroup_file(text: &str) -> Option<&str> {
     let path = systemd_cgroup_path(text)?;
-    path.split('/')
-        .find(|component| is_process_unit(component))
+    path.split('/').find(|component| is_process_unit(component))
 }
 
 /// The cgroup path systemd manages: the unified (`0::`) line, else v1 `name=systemd`.

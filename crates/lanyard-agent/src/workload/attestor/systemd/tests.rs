@@ -14,8 +14,7 @@ const SERVICE_SUBGROUP: &str = "0::/system.slice/containerd.service/payload\n";
 const SESSION: &str = "0::/user.slice/user-1000.slice/session-3.scope\n";
 const USER_MANAGER_UNIT: &str =
     "0::/user.slice/user-1000.slice/user@1000.service/app.slice/jupyter.service\n";
-const SLURM_STEP: &str =
-    "0::/system.slice/nid001_slurmstepd.scope/job_42/step_0/user/task_0\n";
+const SLURM_STEP: &str = "0::/system.slice/nid001_slurmstepd.scope/job_42/step_0/user/task_0\n";
 const NO_SYSTEMD: &str = "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/0024\n0::/\n";
 const SLICE_ONLY: &str = "0::/system.slice\n";
 
@@ -24,10 +23,19 @@ fn the_unit_is_the_outermost_service_or_scope_of_the_cgroup() {
     assert_eq!(unit_of_cgroup_file(UNIFIED_SERVICE), Some("slurmd.service"));
     assert_eq!(unit_of_cgroup_file(HYBRID_SERVICE), Some("munge.service"));
     assert_eq!(unit_of_cgroup_file(LEGACY_SERVICE), Some("sshd.service"));
-    assert_eq!(unit_of_cgroup_file(SERVICE_SUBGROUP), Some("containerd.service"));
+    assert_eq!(
+        unit_of_cgroup_file(SERVICE_SUBGROUP),
+        Some("containerd.service")
+    );
     assert_eq!(unit_of_cgroup_file(SESSION), Some("session-3.scope"));
-    assert_eq!(unit_of_cgroup_file(USER_MANAGER_UNIT), Some("user@1000.service"));
-    assert_eq!(unit_of_cgroup_file(SLURM_STEP), Some("nid001_slurmstepd.scope"));
+    assert_eq!(
+        unit_of_cgroup_file(USER_MANAGER_UNIT),
+        Some("user@1000.service")
+    );
+    assert_eq!(
+        unit_of_cgroup_file(SLURM_STEP),
+        Some("nid001_slurmstepd.scope")
+    );
 }
 
 #[test]
@@ -40,7 +48,10 @@ fn a_process_outside_any_unit_has_none() {
 
 #[test]
 fn templates_fall_back_to_the_template_unit() {
-    assert_eq!(template_of("getty@tty1.service").as_deref(), Some("getty@.service"));
+    assert_eq!(
+        template_of("getty@tty1.service").as_deref(),
+        Some("getty@.service")
+    );
     assert_eq!(template_of("getty@.service"), None);
     assert_eq!(template_of("sshd.service"), None);
 }
