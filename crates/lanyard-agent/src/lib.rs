@@ -18,6 +18,7 @@ pub mod health;
 pub mod keys;
 pub mod node;
 pub mod sds;
+pub mod sync;
 pub mod workload;
 
 #[cfg(test)]

@@ -1,3 +1,6 @@
 //! Liveness and readiness, the `/live` and `/ready` HTTP listener, and metrics.
 
 pub mod metrics;
+mod state;
+
+pub use state::HealthState;
