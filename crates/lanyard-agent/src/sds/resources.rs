@@ -117,7 +117,7 @@ pub fn supports_spiffe_validator(node: &Node) -> bool {
         .is_some_and(|v| (v.major_number == 1 && v.minor_number > 17) || v.major_number > 1)
 }
 
-fn disables_validation(node: &Node) -> bool {
+pub(crate) fn disables_validation(node: &Node) -> bool {
     let Some(metadata) = &node.metadata else {
         return false;
     };

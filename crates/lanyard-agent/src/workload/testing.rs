@@ -244,13 +244,6 @@ impl Agent {
     pub(crate) async fn client(&self) -> SpiffeWorkloadApiClient<Channel> {
         SpiffeWorkloadApiClient::new(self.channel().await)
     }
-
-    /// Mints whatever is due (after entries changed).
-    pub(crate) async fn mint(&self) {
-        mint_due(&self.cache, KeyType::EcP256, SystemTime::now())
-            .await
-            .expect("mint");
-    }
 }
 
 impl Drop for Agent {
