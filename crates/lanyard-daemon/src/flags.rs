@@ -29,12 +29,19 @@ where
     let mut args = args.into_iter().map(Into::into);
     let mut out: Vec<OsString> = args.next().into_iter().collect();
     let mut current = &command;
-    let mut value_expected = false;
+    let mut pending_value_for: Option<String> = None;
     let mut only_positionals = false;
 
     for arg in args {
-        if only_positionals || value_expected {
-            value_expected = false;
+        // A flag's value always joins it (`--hint=-h`) so clap cannot mistake a value
+        // that starts with a dash for a flag, as Go's flag package never does.
+        if let Some(name) = pending_value_for.take() {
+            let mut joined = OsString::from(format!("--{name}="));
+            joined.push(&arg);
+            out.push(joined);
+            continue;
+        }
+        if only_positionals {
             out.push(arg);
             continue;
         }
@@ -60,8 +67,11 @@ where
             };
             if let Some(flag) = find_long_flag(current, name) {
                 let rewritten = rewrite_flag(flag, name, value);
-                value_expected = rewritten.expects_value;
-                out.extend(rewritten.words.into_iter().map(OsString::from));
+                if rewritten.expects_value {
+                    pending_value_for = Some(name.to_owned());
+                } else {
+                    out.extend(rewritten.words.into_iter().map(OsString::from));
+                }
                 continue;
             }
             out.push(arg);
@@ -76,6 +86,9 @@ where
         out.push(arg);
     }
 
+    if let Some(name) = pending_value_for {
+        out.push(OsString::from(format!("--{name}")));
+    }
     out
 }
 
@@ -163,7 +176,7 @@ mod tests {
     #[test]
     fn single_dash_long_flags_become_double_dash() {
         let out = normalize(&["bin", "run", "-config", "server.conf"]);
-        assert_eq!(out, ["bin", "run", "--config", "server.conf"]);
+        assert_eq!(out, ["bin", "run", "--config=server.conf"]);
     }
 
     #[test]
@@ -185,10 +198,8 @@ mod tests {
                 "entry",
                 "create",
                 "--spiffeID=spiffe://td/w",
-                "--selector",
-                "unix:uid:0",
-                "--selector",
-                "unix:gid:0"
+                "--selector=unix:uid:0",
+                "--selector=unix:gid:0"
             ]
         );
     }
@@ -212,12 +223,9 @@ mod tests {
                 "bin",
                 "entry",
                 "create",
-                "--x509SVIDTTL",
-                "-1",
-                "--data",
-                "-",
-                "--hint",
-                "-admin"
+                "--x509SVIDTTL=-1",
+                "--data=-",
+                "--hint=-admin"
             ]
         );
     }
@@ -246,7 +254,14 @@ mod tests {
     #[test]
     fn double_dash_form_is_left_alone_and_its_value_skipped() {
         let out = normalize(&["bin", "run", "--config", "-config"]);
-        assert_eq!(out, ["bin", "run", "--config", "-config"]);
+        assert_eq!(out, ["bin", "run", "--config=-config"]);
+
+        let out = normalize(&["bin", "run", "-config"]);
+        assert_eq!(
+            out,
+            ["bin", "run", "--config"],
+            "a missing value is left to clap"
+        );
     }
 
     #[test]
