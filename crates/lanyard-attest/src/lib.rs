@@ -23,6 +23,7 @@ mod error;
 pub mod join_token;
 mod rng;
 pub mod template;
+pub mod tpm;
 pub mod x509pop;
 
 pub use attestor::{

@@ -8,6 +8,7 @@
 //! - [`postgres`]: `require_postgres()` and a fresh database per test.
 //! - [`interop`]: SPIRE binaries and the Python virtualenv for interop tests.
 //! - [`require`]: the skip-or-fail rule for tests that need outside programs.
+//! - [`swtpm`]: a TPM 2.0 simulator per test, from a private manufacturer CA.
 
 #![forbid(unsafe_code)]
 
@@ -17,6 +18,7 @@ pub mod net;
 pub mod postgres;
 pub mod process;
 pub mod require;
+pub mod swtpm;
 
 pub use dir::ShortTempDir;
 pub use interop::{interop_program, interop_python};
