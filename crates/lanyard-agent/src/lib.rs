@@ -11,7 +11,9 @@
 //! - [`health`]: liveness/readiness state, the `/live` and `/ready` listener, metrics.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod cache;
+pub mod cli;
 pub mod config;
 pub mod convert;
 pub mod health;

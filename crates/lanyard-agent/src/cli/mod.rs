@@ -1,0 +1,139 @@
+//! The `lanyard-agent` command line (SPIRE's `spire-agent` command tree): `run`,
+//! `validate` and `healthcheck`, with SPIRE's single-dash flags.
+
+mod healthcheck;
+mod run;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{CommandFactory as _, Parser, Subcommand};
+
+pub use healthcheck::HealthcheckArgs;
+pub use run::RunArgs;
+
+/// The `lanyard-agent` command.
+#[derive(Debug, Parser)]
+#[command(name = "lanyard-agent", version, about = "The Lanyard agent")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `lanyard-agent` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the agent
+    Run(RunArgs),
+    /// Validates a configuration file
+    Validate(RunArgs),
+    /// Checks the agent's health through its public socket
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Parses `args` (SPIRE's `-flag value` form accepted) and runs the command.
+pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let args = lanyard_daemon::normalize_go_style_args(&Cli::command(), args);
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+
+    match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::Validate(args) => run::validate(&args),
+        Command::Healthcheck(args) => healthcheck::healthcheck(&args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        let args = lanyard_daemon::normalize_go_style_args(
+            &Cli::command(),
+            args.iter().map(OsString::from),
+        );
+        Cli::try_parse_from(args).expect("parses")
+    }
+
+    #[test]
+    fn spire_style_run_flags_parse() {
+        let cli = parse(&[
+            "lanyard-agent",
+            "run",
+            "-config",
+            "agent.conf",
+            "-joinToken",
+            "tok",
+            "-serverAddress",
+            "10.0.0.1",
+            "-serverPort",
+            "8081",
+            "-socketPath",
+            "/tmp/a.sock",
+            "-trustDomain",
+            "example.org",
+            "-trustBundle",
+            "b.pem",
+            "-dataDir",
+            "/var/lib/a",
+            "-logLevel",
+            "DEBUG",
+            "-expandEnv",
+        ]);
+        let Command::Run(args) = cli.command else {
+            panic!("run expected");
+        };
+        let overrides = args.overrides();
+        assert_eq!(
+            overrides.config_path.as_deref(),
+            Some(std::path::Path::new("agent.conf"))
+        );
+        assert_eq!(overrides.join_token.as_deref(), Some("tok"));
+        assert_eq!(overrides.server_port, Some(8081));
+        assert_eq!(overrides.trust_domain.as_deref(), Some("example.org"));
+        assert!(overrides.expand_env);
+    }
+
+    #[test]
+    fn healthcheck_defaults_to_the_public_socket() {
+        let cli = parse(&["lanyard-agent", "healthcheck", "-shallow"]);
+        let Command::Healthcheck(args) = cli.command else {
+            panic!("healthcheck expected");
+        };
+        assert_eq!(
+            args.socket_path,
+            std::path::Path::new(crate::config::DEFAULT_SOCKET_PATH)
+        );
+        assert!(args.shallow);
+    }
+
+    #[test]
+    fn validate_reports_errors_with_exit_code() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("agent.conf");
+        std::fs::write(&path, "agent {\n  trust_domain = \"example.org\"\n}\n").expect("write");
+        let args = RunArgs {
+            config: Some(path.clone()),
+            ..RunArgs::default()
+        };
+        assert_eq!(run::validate(&args), ExitCode::FAILURE);
+
+        std::fs::write(
+            &path,
+            "agent {\n  trust_domain = \"example.org\"\n  server_address = \"s\"\n  insecure_bootstrap = true\n}\n",
+        )
+        .expect("write");
+        assert_eq!(run::validate(&args), ExitCode::SUCCESS);
+    }
+}
