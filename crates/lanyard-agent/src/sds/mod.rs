@@ -25,7 +25,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 pub use resources::{
-    DISABLE_VALIDATION_KEY, SPIFFE_VALIDATOR_NAME, resolve_secrets, supports_spiffe_validator,
+    DISABLE_VALIDATION_KEY, SPIFFE_VALIDATOR_NAME, pkcs8_pem, resolve_secrets,
+    supports_spiffe_validator,
 };
 
 use crate::cache::{Cache, WorkloadSnapshot};

@@ -191,7 +191,7 @@ fn inline(bytes: Vec<u8>) -> DataSource {
 }
 
 /// PEM `PRIVATE KEY` (PKCS#8), 64 columns.
-pub(crate) fn pkcs8_pem(der: &[u8]) -> Vec<u8> {
+pub fn pkcs8_pem(der: &[u8]) -> Vec<u8> {
     let encoded = base64::engine::general_purpose::STANDARD.encode(der);
     let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
     for line in encoded.as_bytes().chunks(64) {

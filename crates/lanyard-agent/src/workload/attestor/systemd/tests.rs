@@ -99,7 +99,7 @@ fn a_service_yields_its_id_and_fragment_path() {
         UNIFIED_SERVICE,
         &["lib/systemd/system/slurmd.service"],
     );
-    let attestor = SystemdAttestor::new(fx.proc.clone(), fx.root.clone());
+    let attestor = SystemdAttestor::new(fx.proc.clone(), fx.root);
 
     assert_eq!(
         strings(attestor.attest(&caller(4242)).unwrap()),
@@ -120,7 +120,7 @@ fn an_override_in_etc_wins_over_the_vendor_unit() {
             "etc/systemd/system/munge.service",
         ],
     );
-    let attestor = SystemdAttestor::new(fx.proc.clone(), fx.root.clone());
+    let attestor = SystemdAttestor::new(fx.proc.clone(), fx.root);
 
     assert_eq!(
         strings(attestor.attest(&caller(7)).unwrap()),
@@ -138,7 +138,7 @@ fn an_instance_of_a_template_reports_the_template_file() {
         "0::/system.slice/system-getty.slice/getty@tty1.service\n",
         &["usr/lib/systemd/system/getty@.service"],
     );
-    let attestor = SystemdAttestor::new(fx.proc.clone(), fx.root.clone());
+    let attestor = SystemdAttestor::new(fx.proc.clone(), fx.root);
 
     assert_eq!(
         strings(attestor.attest(&caller(9)).unwrap()),
@@ -152,7 +152,7 @@ fn an_instance_of_a_template_reports_the_template_file() {
 #[test]
 fn a_transient_scope_without_a_file_has_only_its_id() {
     let fx = fixture(11, SLURM_STEP, &[]);
-    let attestor = SystemdAttestor::new(fx.proc.clone(), fx.root.clone());
+    let attestor = SystemdAttestor::new(fx.proc.clone(), fx.root);
 
     assert_eq!(
         strings(attestor.attest(&caller(11)).unwrap()),
@@ -163,7 +163,7 @@ fn a_transient_scope_without_a_file_has_only_its_id() {
 #[test]
 fn no_unit_means_no_selectors_and_a_missing_process_is_an_error() {
     let fx = fixture(12, NO_SYSTEMD, &[]);
-    let attestor = SystemdAttestor::new(fx.proc.clone(), fx.root.clone());
+    let attestor = SystemdAttestor::new(fx.proc.clone(), fx.root);
 
     assert!(attestor.attest(&caller(12)).unwrap().is_empty());
     let err = attestor.attest(&caller(13)).unwrap_err();
