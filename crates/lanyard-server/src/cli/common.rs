@@ -31,6 +31,10 @@ impl CliError {
 
 impl From<std::io::Error> for CliError {
     fn from(err: std::io::Error) -> Self {
+        // A closed pipe (`| head`) is the reader's choice, not a failure worth a message.
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            return Self(String::new());
+        }
         Self(format!("cannot write output: {err}"))
     }
 }

@@ -112,7 +112,9 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let _ = stdout.flush();
-            eprintln!("Error: {}", err.0.replace('\n', " "));
+            if !err.0.is_empty() {
+                eprintln!("Error: {}", err.0.replace('\n', " "));
+            }
             ExitCode::FAILURE
         }
     }
