@@ -76,22 +76,22 @@ impl Xname {
     }
 
     /// The cabinet this component is in, e.g. `x1000`.
-    pub fn cabinet(&self) -> Xname {
+    pub fn cabinet(&self) -> Self {
         self.prefix(1)
     }
 
     /// The chassis this component is in, e.g. `x1000c0`; `None` for cabinet-level names.
-    pub fn chassis(&self) -> Option<Xname> {
+    pub fn chassis(&self) -> Option<Self> {
         self.prefix_with(2, b'c')
     }
 
     /// The blade slot this component is in, e.g. `x1000c0s0`.
-    pub fn slot(&self) -> Option<Xname> {
+    pub fn slot(&self) -> Option<Self> {
         self.prefix_with(3, b's')
     }
 
     /// The node controller of a node, e.g. `x1000c0s0b0`.
-    pub fn node_bmc(&self) -> Option<Xname> {
+    pub fn node_bmc(&self) -> Option<Self> {
         if self.kind() == XnameKind::Node {
             self.prefix_with(4, b'b')
         } else {
@@ -99,20 +99,20 @@ impl Xname {
         }
     }
 
-    fn prefix_with(&self, parts: usize, letter: u8) -> Option<Xname> {
+    fn prefix_with(&self, parts: usize, letter: u8) -> Option<Self> {
         let split = split(&self.0).ok()?;
         let (last, _) = split.get(parts - 1)?;
         (*last == letter).then(|| self.prefix(parts))
     }
 
     /// The name made of the first `parts` letter-number pairs.
-    fn prefix(&self, parts: usize) -> Xname {
+    fn prefix(&self, parts: usize) -> Self {
         let mut seen = 0;
         for (i, b) in self.0.bytes().enumerate() {
             if b.is_ascii_lowercase() {
                 seen += 1;
                 if seen > parts {
-                    return Xname(self.0[..i].to_owned());
+                    return Self(self.0[..i].to_owned());
                 }
             }
         }

@@ -14,6 +14,7 @@ mod ca;
 mod profile;
 mod verify;
 
+#[cfg(feature = "tpm")]
 pub(crate) use ca::pem_certificate;
 pub use ca::{DEFAULT_CA_TTL, DEFAULT_LDEVID_TTL, IssuedLdevid, LdevidCa, LdevidRequest};
 pub use verify::{VerifiedLdevid, verify_ldevid_chain};

@@ -45,7 +45,7 @@ impl VerifiedLdevid {
     /// Whether the certificate's permanentIdentifier names this EK hash.
     pub fn binds_ek(&self, ek_sha256: &[u8; 32]) -> bool {
         let expected = permanent_identifier_value(ek_sha256);
-        self.permanent_identifiers.iter().any(|p| *p == expected)
+        self.permanent_identifiers.contains(&expected)
     }
 }
 

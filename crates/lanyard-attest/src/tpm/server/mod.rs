@@ -129,8 +129,8 @@ struct Session {
 
 enum State {
     New,
-    Enroll(enroll::Enrollment),
-    Reattest(reattest::Reattestation),
+    Enroll(Box<enroll::Enrollment>),
+    Reattest(Box<reattest::Reattestation>),
     Finished,
 }
 
@@ -140,13 +140,13 @@ impl Session {
             Hello::Enroll { join_token } => {
                 let (enrollment, step) =
                     enroll::Enrollment::start(&self.server, &self.ctx, &join_token).await?;
-                self.state = State::Enroll(enrollment);
+                self.state = State::Enroll(Box::new(enrollment));
                 Ok(step)
             }
             Hello::Reattest { ldevid_chain } => {
                 let (reattestation, step) =
                     reattest::Reattestation::start(&self.server, &self.ctx, &ldevid_chain).await?;
-                self.state = State::Reattest(reattestation);
+                self.state = State::Reattest(Box::new(reattestation));
                 Ok(step)
             }
         }
