@@ -139,10 +139,10 @@ pub async fn run_agent(config: AgentConfig, shutdown: CancellationToken) -> Resu
         Err(err) => {
             cache.stop_serving();
             health.set_failed();
-            if matches!(err, NodeError::Banned | NodeError::Evicted { .. }) {
-                if let Err(remove) = store.delete_identity() {
-                    tracing::warn!(error = %remove, "could not remove the stored agent svid");
-                }
+            if matches!(err, NodeError::Banned | NodeError::Evicted { .. })
+                && let Err(remove) = store.delete_identity()
+            {
+                tracing::warn!(error = %remove, "could not remove the stored agent svid");
             }
             tracing::error!(error = %err, "the agent stopped serving identities");
             Err(err.into())
