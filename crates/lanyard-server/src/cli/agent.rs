@@ -15,7 +15,7 @@ use tonic::metadata::MetadataValue;
 use super::common::{
     CliError, CliResult, Out, OutputArg, SocketArg, now_unix, parse_selectors, parse_spiffe_id,
 };
-use super::entry::{MatchMode, selector_match_mode};
+use super::filter::{MatchMode, selector_match_mode};
 use super::{json, print};
 
 /// gRPC metadata key carrying `-nodeAttribute` values to `CreateJoinToken`.

@@ -17,6 +17,7 @@ mod bundle;
 mod common;
 mod entry;
 mod entry_data;
+mod filter;
 mod json;
 mod mint;
 mod print;
