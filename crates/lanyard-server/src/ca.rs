@@ -61,22 +61,6 @@ pub enum ServerCaError {
     #[error("jwt-svid")]
     Jwt(#[from] JwtSvidError),
 
-    /// There is no upstream authority (for the upstream taint and revoke calls).
-    #[error("no upstream authority is configured")]
-    NoUpstream,
-
-    /// The upstream authority named by subject key ID is not in the bundle.
-    #[error("no upstream authority with subject key id {0:?} is in the bundle")]
-    UnknownUpstreamAuthority(String),
-
-    /// The upstream authority still signs the active local authority.
-    #[error("the upstream authority {0:?} signs the active local authority")]
-    UpstreamAuthorityInUse(String),
-
-    /// The upstream authority must be tainted before it is revoked.
-    #[error("the upstream authority {0:?} is not tainted; taint it first")]
-    UpstreamNotTainted(String),
-
     /// A blocking task panicked or was cancelled.
     #[error("ca task did not finish")]
     Task(#[from] tokio::task::JoinError),
@@ -108,7 +92,6 @@ pub struct ServerCa {
     manager: Arc<CaManager>,
     store: Arc<Store>,
     settings: CaSettings,
-    upstream: Option<Arc<dyn UpstreamAuthority>>,
     gate: RwLock<()>,
     signing: Semaphore,
     ready: AtomicBool,
@@ -131,9 +114,9 @@ impl ServerCa {
             journal_key,
             tokio::runtime::Handle::current(),
         ));
-        let (config, manager_upstream) = (settings.ca.clone(), upstream.clone());
+        let config = settings.ca.clone();
         let manager = tokio::task::spawn_blocking(move || {
-            CaManager::open(config, keys, journal, manager_upstream, clock)
+            CaManager::open(config, keys, journal, upstream, clock)
         })
         .await??;
 
@@ -142,7 +125,6 @@ impl ServerCa {
             manager: Arc::new(manager),
             store,
             settings,
-            upstream,
             gate: RwLock::new(()),
             signing: Semaphore::new(workers),
             ready: AtomicBool::new(false),

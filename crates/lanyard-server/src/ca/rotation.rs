@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lanyard_ca::manager::{AuthorityState, AuthorityStates, RotationEvent, Unpublished};
+use lanyard_ca::manager::{
+    AuthorityState, AuthorityStates, CaManager, LocalAuthorityError, RotationEvent, Unpublished,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::{ServerCa, ServerCaError, publish};
@@ -123,28 +125,24 @@ impl ServerCa {
 
     /// Runs an operator change on a blocking thread (it writes the journal),
     /// then publishes, while signing waits.
-    async fn change<F>(&self, change: F) -> Result<AuthorityState, ServerCaError>
+    pub(super) async fn change<T, F>(&self, change: F) -> Result<T, ServerCaError>
     where
-        F: FnOnce(
-                &lanyard_ca::manager::CaManager,
-            ) -> Result<
-                (AuthorityState, Option<Unpublished>),
-                lanyard_ca::manager::LocalAuthorityError,
-            > + Send
+        T: Send + 'static,
+        F: FnOnce(&CaManager) -> Result<(T, Option<Unpublished>), LocalAuthorityError>
+            + Send
             + 'static,
     {
         let _exclusive = self.gate.write().await;
         let manager = self.manager.clone();
-        let (state, removed) = tokio::task::spawn_blocking(move || change(&manager)).await??;
+        let (outcome, removed) = tokio::task::spawn_blocking(move || change(&manager)).await??;
 
         let removed: Vec<Unpublished> = removed.into_iter().collect();
         let bundle = self.publish(&removed).await?;
         tracing::info!(
-            authority_id = %state.authority_id,
             sequence = bundle.sequence_number,
-            "local authority changed by operator"
+            "local authorities changed by operator"
         );
-        Ok(state)
+        Ok(outcome)
     }
 
     async fn publish(

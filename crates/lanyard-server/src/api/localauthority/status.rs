@@ -17,15 +17,6 @@ pub(super) fn ca_error(action: &'static str, error: ServerCaError) -> ApiError {
         ServerCaError::Ca(CaError::JwtDisabled) => {
             ApiError::new(Code::Unimplemented, "jwt functionality is disabled").context(action)
         }
-        ServerCaError::NoUpstream => ApiError::failed_precondition(
-            "no upstream authority is configured; this call applies only to upstream authorities",
-        )
-        .context(action),
-        error @ (ServerCaError::UnknownUpstreamAuthority(_)
-        | ServerCaError::UpstreamAuthorityInUse(_)
-        | ServerCaError::UpstreamNotTainted(_)) => {
-            ApiError::invalid(error.to_string()).context(action)
-        }
         other => ApiError::internal(action, &other),
     }
 }
@@ -38,7 +29,7 @@ fn local_authority_error(action: &'static str, error: LocalAuthorityError) -> Ap
         LocalAuthorityError::JwtDisabled => {
             ApiError::new(Code::Unimplemented, "jwt functionality is disabled").context(action)
         }
-        LocalAuthorityError::UpstreamConfigured => {
+        LocalAuthorityError::UpstreamConfigured | LocalAuthorityError::UpstreamNotConfigured => {
             ApiError::failed_precondition(error.to_string()).context(action)
         }
         LocalAuthorityError::Ca(inner) => ApiError::internal(action, &inner),
