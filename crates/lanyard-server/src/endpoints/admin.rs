@@ -37,26 +37,29 @@ impl AdminEndpoint {
         &self.path
     }
 
-    /// Serves `routes` until `shutdown` is cancelled, then drains the open calls
-    /// and removes the socket file.
+    /// Serves `routes` until `shutdown` is cancelled, then removes the socket
+    /// file (no new callers) and drains the open calls.
     pub async fn serve(
         self,
         routes: Routes,
         shutdown: CancellationToken,
     ) -> Result<(), EndpointError> {
         let incoming = UnixListenerStream::new(self.listener);
-        let served = Server::builder()
+        let path = self.path;
+        let stop = async move {
+            shutdown.cancelled().await;
+            if let Err(error) = std::fs::remove_file(&path)
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(%error, "could not remove the admin socket");
+            }
+        };
+        Server::builder()
             .layer(RpcMetricsLayer)
             .layer(CallerLayer::new(Caller::Local))
             .add_routes(routes)
-            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-            .await;
-
-        if let Err(error) = std::fs::remove_file(&self.path)
-            && error.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(%error, "could not remove the admin socket");
-        }
-        served.map_err(EndpointError::Grpc)
+            .serve_with_incoming_shutdown(incoming, stop)
+            .await
+            .map_err(EndpointError::Grpc)
     }
 }

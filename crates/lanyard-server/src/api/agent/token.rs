@@ -87,6 +87,9 @@ pub fn join_token_agent_id(td: &TrustDomain, token: &str) -> Result<SpiffeId, Ap
             "invalid token: longer than {MAX_TOKEN_LEN} bytes"
         )));
     }
+    if token.contains('/') {
+        return Err(ApiError::invalid("invalid token: must not contain '/'"));
+    }
     td.id()
         .join("spire/agent")
         .and_then(|base| base.join(JOIN_TOKEN_ATTESTOR))
