@@ -1,0 +1,12 @@
+//! The real `lanyard-server` binary driven over its admin socket with SPIRE's
+//! generated gRPC clients: one test binary, one module per area.
+#![allow(clippy::unwrap_used, reason = "test code")]
+
+mod agents;
+mod bundles;
+mod common;
+mod durability;
+mod entries;
+mod observability;
+mod postgres;
+mod svids;
