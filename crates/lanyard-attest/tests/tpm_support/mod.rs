@@ -175,3 +175,30 @@ pub(crate) fn tpm_error(err: AttestError) -> TpmError {
 pub(crate) fn xname(s: &str) -> Xname {
     Xname::parse(s).unwrap()
 }
+
+/// Whether `token` is still redeemable (refused enrollments must not use it up).
+pub(crate) async fn token_unused(server: &Server, token: &JoinToken) -> bool {
+    use lanyard_attest::tpm::server::TpmNodeRegistry as _;
+    server
+        .registry
+        .peek_join_token(token, SystemTime::now())
+        .await
+        .is_ok()
+}
+
+/// Rewrites the agent's evidence on its way to the server.
+pub(crate) fn edit_evidence(
+    mut edit: impl FnMut(&mut lanyard_attest::tpm::protocol::Evidence),
+) -> impl FnMut(Relay) -> Vec<u8> {
+    use lanyard_attest::tpm::protocol::{Response, decode, encode};
+    move |relay| match relay {
+        Relay::Answer(bytes) => match decode::<Response>(&bytes) {
+            Ok(Response::Evidence(mut evidence)) => {
+                edit(&mut evidence);
+                encode(&Response::Evidence(evidence))
+            }
+            _ => bytes,
+        },
+        Relay::Challenge(bytes) => bytes,
+    }
+}
