@@ -7,6 +7,8 @@
 //! - [`spire::api::server`]`::{agent, bundle, debug, entry, localauthority,
 //!   logger, svid, trustdomain}::v1` and [`spire::api::types`]: SPIRE's server
 //!   API as of SPIRE v1.13.
+//! - [`lanyard`]`::agent::v1`: Lanyard's push stream of authorized entries
+//!   (`lanyard.agent.v1.AgentSync`).
 //! - [`envoy`]: the subset of Envoy's v3 API that a Secret Discovery Service
 //!   needs, plus [`google::rpc`] for `google.rpc.Status`.
 //!
@@ -101,6 +103,22 @@ pub mod spire {
                     include!("gen/spire.api.server.trustdomain.v1.rs");
                 }
             }
+        }
+    }
+}
+
+/// Lanyard's own services (`lanyard.*.v1`), separate from the contracts above.
+#[allow(
+    unused_qualifications,
+    clippy::all,
+    clippy::use_self,
+    reason = "generated code: prost spells out full paths, and its style is not ours to lint"
+)]
+pub mod lanyard {
+    pub mod agent {
+        /// `lanyard.agent.v1`: the push stream of authorized entries and bundles.
+        pub mod v1 {
+            include!("gen/lanyard.agent.v1.rs");
         }
     }
 }
