@@ -1,6 +1,7 @@
 //! The `lanyard-agent` command line (SPIRE's `spire-agent` command tree): `run`,
-//! `validate` and `healthcheck`, with SPIRE's single-dash flags.
+//! `validate`, `healthcheck` and `api ...`, with SPIRE's single-dash flags.
 
+pub mod api;
 mod healthcheck;
 mod run;
 
@@ -30,6 +31,9 @@ pub enum Command {
     Validate(RunArgs),
     /// Checks the agent's health through its public socket
     Healthcheck(HealthcheckArgs),
+    /// Talks to the Workload API like a workload
+    #[command(subcommand)]
+    Api(api::ApiCommand),
 }
 
 /// Parses `args` (SPIRE's `-flag value` form accepted) and runs the command.
@@ -51,6 +55,28 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Validate(args) => run::validate(&args),
         Command::Healthcheck(args) => healthcheck::healthcheck(&args),
+        Command::Api(command) => run_api(command),
+    }
+}
+
+fn run_api(command: api::ApiCommand) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("Error: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = std::io::stdout();
+    match runtime.block_on(api::execute(command, &mut out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("Error: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 
