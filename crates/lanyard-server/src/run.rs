@@ -14,11 +14,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 
-use crate::api::{ServerContext, admin_routes};
+use crate::api::{ServerContext, admin_routes, agent_routes, build_attestors};
 use crate::cache::EntryCache;
 use crate::config::ServerConfig;
 use crate::endpoints::{
-    AdminEndpoint, HttpEndpoint, health_router, install_metrics_recorder, metrics_router,
+    AdminEndpoint, AgentEndpoint, HttpEndpoint, health_router, install_metrics_recorder,
+    metrics_router,
 };
 
 /// How long open calls may take to finish once shutdown starts.
@@ -75,6 +76,12 @@ pub async fn serve(
     let cache = EntryCache::load(&store, server_id.clone())
         .await
         .context("cannot load the entry cache")?;
+    let attestors = build_attestors(
+        &config.trust_domain,
+        &config.plugins.node_attestors,
+        store.clone(),
+    )
+    .context("cannot set up the node attestors")?;
     let ctx = Arc::new(ServerContext {
         trust_domain: config.trust_domain.clone(),
         server_id,
@@ -83,9 +90,16 @@ pub async fn serve(
         ca: ca.clone(),
         log,
         started_at,
+        attestors,
+        agent_ttl: config.agent_ttl.as_std(),
+        attestation_slots: attestation_slots(&config),
     });
 
     let admin = AdminEndpoint::bind(&config.socket_path).context("cannot serve the admin API")?;
+    let agent = AgentEndpoint::bind(config.bind_address, &ctx, &config.admin_ids)
+        .await
+        .context("cannot serve the agent endpoint")?;
+    let agent_addr = agent.local_addr();
     let health_http = match &config.health_checks {
         Some(h) => Some(
             HttpEndpoint::bind(
@@ -136,6 +150,10 @@ pub async fn serve(
     }));
     let routes = admin_routes(&ctx, health_service);
     tasks.spawn(named("admin api", admin.serve(routes, shutdown.clone())));
+    tasks.spawn(named(
+        "agent endpoint",
+        agent.serve(agent_routes(&ctx), shutdown.clone()),
+    ));
     let health_addr = health_http.as_ref().and_then(HttpEndpoint::local_addr);
     let metrics_addr = metrics_http.as_ref().and_then(HttpEndpoint::local_addr);
     for endpoint in [health_http, metrics_http].into_iter().flatten() {
@@ -145,6 +163,7 @@ pub async fn serve(
     tracing::info!(
         trust_domain = %config.trust_domain,
         socket_path = %config.socket_path.display(),
+        agent_endpoint = ?agent_addr,
         data_dir = %config.data_dir.display(),
         datastore = store.backend_name(),
         entries = cache.read().entry_count(),
@@ -165,6 +184,17 @@ pub async fn serve(
         "server stopped"
     );
     outcome
+}
+
+/// One attestation slot per core when `ratelimit.attestation` is on (the excess
+/// waits), otherwise no practical limit.
+fn attestation_slots(config: &ServerConfig) -> tokio::sync::Semaphore {
+    let slots = if config.ratelimit.attestation {
+        std::thread::available_parallelism().map_or(2, usize::from)
+    } else {
+        tokio::sync::Semaphore::MAX_PERMITS
+    };
+    tokio::sync::Semaphore::new(slots)
 }
 
 /// Waits for `shutdown`, or for a task to end on its own (an error: tasks end

@@ -17,14 +17,20 @@ mod svid;
 pub mod types;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use lanyard_attest::ServerAttestors;
+use tokio::sync::Semaphore;
 
 use lanyard_daemon::LogHandle;
 use lanyard_spiffe::{SpiffeId, TrustDomain};
 use lanyard_store::Store;
 use tonic::service::Routes;
 
-pub use agent::{AgentService, DEFAULT_JOIN_TOKEN_TTL, JOIN_TOKEN_ATTESTOR, join_token_agent_id};
+pub use agent::{
+    AgentService, DEFAULT_JOIN_TOKEN_TTL, JOIN_TOKEN_ATTESTOR, NODE_ATTRIBUTE_METADATA, Reason,
+    build_attestors, denied_with_reason, join_token_agent_id,
+};
 pub use bundle::BundleService;
 pub use caller::{Caller, caller_of, require_admin, require_agent};
 pub use debug::DebugService;
@@ -53,6 +59,12 @@ pub struct ServerContext {
     pub log: Option<LogHandle>,
     /// When the server started (for uptime).
     pub started_at: Instant,
+    /// The node attestors `AttestAgent` runs.
+    pub attestors: ServerAttestors,
+    /// Lifetime of agent SVIDs.
+    pub agent_ttl: Duration,
+    /// Attestations allowed to run at once; the rest wait for a slot.
+    pub attestation_slots: Semaphore,
 }
 
 impl ServerContext {
@@ -87,4 +99,13 @@ where
         .add_service(DebugService::new(ctx.clone()).into_server())
         .add_service(LoggerService::new(ctx.clone()).into_server())
         .add_service(health)
+}
+
+/// The services the agent endpoint serves: SPIRE's Agent, Bundle, Entry and SVID
+/// services (each refuses what its caller may not do).
+pub fn agent_routes(ctx: &Arc<ServerContext>) -> Routes {
+    Routes::new(AgentService::new(ctx.clone()).into_server())
+        .add_service(BundleService::new(ctx.clone()).into_server())
+        .add_service(EntryService::new(ctx.clone()).into_server())
+        .add_service(SvidService::new(ctx.clone()).into_server())
 }

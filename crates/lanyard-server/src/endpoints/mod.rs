@@ -1,8 +1,10 @@
-//! Where the server listens: the admin Unix socket (gRPC), the health probes and
+//! Where the server listens: the admin Unix socket (gRPC), the agent endpoint (gRPC
+//! over TLS on TCP), the health probes and
 //! the Prometheus scrape endpoint (HTTP). Each endpoint binds first, so a startup
 //! error is reported before anything is served, then serves until shutdown.
 
 mod admin;
+mod agent;
 mod http;
 mod layers;
 
@@ -10,6 +12,7 @@ use lanyard_daemon::socket::SocketError;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub use admin::AdminEndpoint;
+pub use agent::{AgentConnInfo, AgentEndpoint, ServerSvidError};
 pub use http::{HttpEndpoint, health_router, metrics_router};
 pub use layers::{CallerLayer, RpcMetricsLayer, WithCaller};
 
@@ -46,6 +49,14 @@ pub enum EndpointError {
     /// The gRPC server failed.
     #[error("grpc server failed")]
     Grpc(#[source] tonic::transport::Error),
+
+    /// The agent endpoint's TLS configuration was refused.
+    #[error("agent endpoint tls configuration")]
+    Tls(#[source] rustls::Error),
+
+    /// The server's own X509-SVID could not be issued.
+    #[error("cannot issue the server svid")]
+    ServerSvid(#[source] ServerSvidError),
 
     /// The metrics recorder could not be installed (another one already is).
     #[error("cannot install the metrics recorder")]

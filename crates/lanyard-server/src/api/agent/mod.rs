@@ -1,6 +1,9 @@
-//! `spire.api.server.agent.v1.Agent`: join tokens and the attested-node records.
-//! Attestation and renewal arrive with the agent endpoint.
+//! `spire.api.server.agent.v1.Agent`: join tokens, the attested-node records, and
+//! node attestation and agent SVID renewal for agents on the agent endpoint.
 
+mod attest;
+mod attestors;
+mod issue;
 mod status;
 mod token;
 
@@ -15,10 +18,15 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tonic::{Request, Response, Status};
 
-pub use token::{DEFAULT_JOIN_TOKEN_TTL, JOIN_TOKEN_ATTESTOR, join_token_agent_id};
+pub use attestors::build_attestors;
+pub use status::{Reason, denied_with_reason};
+pub use token::{
+    DEFAULT_JOIN_TOKEN_TTL, JOIN_TOKEN_ATTESTOR, NODE_ATTRIBUTE_METADATA, join_token_agent_id,
+};
 
 use crate::api::types::{agent_to_proto, member_id_from_proto, selector_match_from_proto};
-use crate::api::{ApiError, ServerContext, require_admin};
+use crate::api::{ApiError, ServerContext, require_admin, require_agent};
+use crate::endpoints::AgentConnInfo;
 
 /// The Agent service over the shared server state.
 #[derive(Clone)]
@@ -173,22 +181,29 @@ impl Agent for AgentService {
 
     async fn attest_agent(
         &self,
-        _request: Request<tonic::Streaming<pb::AttestAgentRequest>>,
+        request: Request<tonic::Streaming<pb::AttestAgentRequest>>,
     ) -> Result<Response<Self::AttestAgentStream>, Status> {
-        // TODO(#4): node attestation is served on the agent endpoint.
-        Err(Status::unimplemented(
-            "AttestAgent is not served on this endpoint yet",
-        ))
+        // Unauthenticated by design: the evidence is the credential.
+        let conn = request.extensions().get::<AgentConnInfo>().cloned();
+        let (responses, stream) = tokio::sync::mpsc::channel(2);
+        tokio::spawn(attest::run(
+            self.ctx.clone(),
+            conn,
+            request.into_inner(),
+            responses,
+        ));
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(stream),
+        )))
     }
 
     async fn renew_agent(
         &self,
-        _request: Request<pb::RenewAgentRequest>,
+        request: Request<pb::RenewAgentRequest>,
     ) -> Result<Response<pb::RenewAgentResponse>, Status> {
-        // TODO(#4): agent SVID renewal is served on the agent endpoint.
-        Err(Status::unimplemented(
-            "RenewAgent is not served on this endpoint yet",
-        ))
+        let agent_id = require_agent(&request)?.clone();
+        let response = issue::renew(&self.ctx, &agent_id, request.into_inner()).await?;
+        Ok(Response::new(response))
     }
 
     async fn create_join_token(
@@ -196,18 +211,18 @@ impl Agent for AgentService {
         request: Request<pb::CreateJoinTokenRequest>,
     ) -> Result<Response<types::JoinToken>, Status> {
         require_admin(&request)?;
-        let token = token::create(&self.ctx, request.into_inner()).await?;
+        let metadata = request.metadata().clone();
+        let token = token::create(&self.ctx, &metadata, request.into_inner()).await?;
         Ok(Response::new(token))
     }
 
     async fn post_status(
         &self,
-        _request: Request<pb::PostStatusRequest>,
+        request: Request<pb::PostStatusRequest>,
     ) -> Result<Response<pb::PostStatusResponse>, Status> {
-        // TODO(#4): agents report their bundle sequence on the agent endpoint.
-        Err(Status::unimplemented(
-            "PostStatus is not served on this endpoint yet",
-        ))
+        require_agent(&request)?;
+        // The reported bundle sequence is not acted on; the answer is SPIRE's.
+        Ok(Response::new(pb::PostStatusResponse::default()))
     }
 }
 

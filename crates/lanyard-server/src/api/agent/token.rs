@@ -1,5 +1,7 @@
 //! `CreateJoinToken`: a one-time token from the system CSPRNG, stored hashed, with
-//! an optional alias entry for the agent that will redeem it.
+//! an optional alias entry for the agent that will redeem it, and the node
+//! attributes (`lanyard-node-attribute: key=value` metadata) the node will be
+//! known by: they become its `node:<key>:<value>` selectors when it attests.
 
 use std::time::Duration;
 
@@ -19,14 +21,24 @@ pub const DEFAULT_JOIN_TOKEN_TTL: Duration = Duration::from_secs(600);
 /// The node attestor name in agent IDs of join-token agents.
 pub const JOIN_TOKEN_ATTESTOR: &str = "join_token";
 
+pub use crate::cli::NODE_ATTRIBUTE_METADATA;
+
 /// Longest caller-chosen token accepted, in bytes.
 const MAX_TOKEN_LEN: usize = 256;
+
+/// The selector type of node attributes bound to a join token.
+const NODE_ATTRIBUTE_SELECTOR_TYPE: &str = "node";
+
+/// Most node attributes one token may carry.
+const MAX_NODE_ATTRIBUTES: usize = 64;
 
 /// Creates the token (and its alias entry when `agent_id` is given).
 pub(super) async fn create(
     ctx: &ServerContext,
+    metadata: &tonic::metadata::MetadataMap,
     request: CreateJoinTokenRequest,
 ) -> Result<types::JoinToken, ApiError> {
+    let node_selectors = node_attribute_selectors(metadata)?;
     let ttl = match u64::try_from(request.ttl) {
         Ok(0) => DEFAULT_JOIN_TOKEN_TTL,
         Ok(secs) => Duration::from_secs(secs),
@@ -54,7 +66,7 @@ pub(super) async fn create(
 
     let expires_at = OffsetDateTime::now_utc() + ttl;
     ctx.store
-        .create_join_token(&token, expires_at, &SelectorSet::new())
+        .create_join_token(&token, expires_at, &node_selectors)
         .await
         .map_err(|e| status::token_error("failed to create token", e))?;
 
@@ -72,7 +84,11 @@ pub(super) async fn create(
         return Err(error);
     }
 
-    tracing::info!(ttl_secs = ttl.as_secs(), "join token created");
+    tracing::info!(
+        ttl_secs = ttl.as_secs(),
+        node_selectors = node_selectors.len(),
+        "join token created"
+    );
     Ok(types::JoinToken {
         value: token,
         expires_at: expires_at.unix_timestamp(),
@@ -116,6 +132,40 @@ async fn create_alias_entry(
         .await
         .map_err(|e| status::token_error("failed to create token alias entry", e))?;
     Ok(())
+}
+
+/// The `node:<key>:<value>` selectors for the `key=value` node attributes in
+/// `metadata`; refuses the request when one cannot become a selector.
+fn node_attribute_selectors(
+    metadata: &tonic::metadata::MetadataMap,
+) -> Result<SelectorSet, ApiError> {
+    let mut selectors = Vec::new();
+    for value in metadata.get_all(NODE_ATTRIBUTE_METADATA) {
+        let text = value
+            .to_str()
+            .map_err(|_| ApiError::invalid("invalid node attribute: must be printable ASCII"))?;
+        let Some((key, attribute)) = text.split_once('=') else {
+            return Err(ApiError::invalid(format!(
+                "invalid node attribute {text:?}: must be key=value"
+            )));
+        };
+        if key.is_empty() || attribute.is_empty() || key.contains(':') {
+            return Err(ApiError::invalid(format!(
+                "invalid node attribute {text:?}: key and value must not be empty and the key \
+                 must not contain ':'"
+            )));
+        }
+        let selector =
+            Selector::new(NODE_ATTRIBUTE_SELECTOR_TYPE, &format!("{key}:{attribute}"))
+                .map_err(|e| ApiError::invalid(format!("invalid node attribute {text:?}: {e}")))?;
+        selectors.push(selector);
+    }
+    if selectors.len() > MAX_NODE_ATTRIBUTES {
+        return Err(ApiError::invalid(format!(
+            "invalid node attributes: at most {MAX_NODE_ATTRIBUTES} are allowed"
+        )));
+    }
+    Ok(SelectorSet::from(selectors))
 }
 
 /// A random version-4 UUID string from the system CSPRNG (SPIRE's token format).

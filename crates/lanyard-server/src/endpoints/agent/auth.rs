@@ -1,0 +1,210 @@
+//! Authenticating each request on the agent endpoint: the client certificate the
+//! handshake verified is checked again against the current bundle, and an agent
+//! SVID must belong to an attested node that is not banned and whose current (or
+//! just renewed) serial it carries. The result is the request's [`Caller`];
+//! requests without a client certificate carry none.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use lanyard_spiffe::SpiffeId;
+use lanyard_store::Store;
+use lanyard_store::model::NodeUpdate;
+use rustls_pki_types::CertificateDer;
+use tower::{Layer, Service};
+use x509_parser::prelude::FromDer as _;
+
+use super::conn::AgentConnInfo;
+use super::tls::TrustState;
+use crate::api::{Caller, Reason, denied_with_reason};
+
+/// The path prefix of agent SPIFFE IDs.
+const AGENT_PATH_PREFIX: &str = "/spire/agent/";
+
+/// Everything authentication reads.
+#[derive(Clone)]
+pub(super) struct Authenticator {
+    pub(super) store: Arc<Store>,
+    pub(super) trust: TrustState,
+    pub(super) admin_ids: Arc<BTreeSet<SpiffeId>>,
+}
+
+/// Why a caller presenting a certificate is refused.
+#[derive(Debug)]
+pub(super) struct Refusal {
+    message: &'static str,
+    reason: Reason,
+    internal: bool,
+}
+
+impl Refusal {
+    fn denied(message: &'static str, reason: Reason) -> Self {
+        Self {
+            message,
+            reason,
+            internal: false,
+        }
+    }
+
+    /// The gRPC status: `PermissionDenied` with SPIRE's `PermissionDeniedDetails`.
+    pub(super) fn into_status(self) -> tonic::Status {
+        if self.internal {
+            return tonic::Status::internal("failed to authenticate the caller: internal error");
+        }
+        denied_with_reason(self.message, self.reason)
+    }
+}
+
+impl Authenticator {
+    /// The caller behind `certs` (leaf first), or why it is refused.
+    pub(super) async fn caller(
+        &self,
+        certs: &[CertificateDer<'static>],
+    ) -> Result<Option<Caller>, Refusal> {
+        let bundle = self.trust.current();
+        let id =
+            lanyard_spiffe::x509::verify_x509_svid_with_bundle(certs, &bundle, SystemTime::now())
+                .map_err(|error| {
+                tracing::debug!(%error, "caller svid no longer verifies");
+                Refusal::denied("caller svid is not valid", Reason::AgentExpired)
+            })?;
+
+        if id.path().starts_with(AGENT_PATH_PREFIX) {
+            let serial = certs
+                .first()
+                .and_then(|leaf| serial_of(leaf))
+                .ok_or_else(|| {
+                    Refusal::denied("caller svid is not valid", Reason::AgentNotActive)
+                })?;
+            self.check_agent(&id, &serial).await?;
+            return Ok(Some(Caller::Agent(id)));
+        }
+        if self.admin_ids.contains(&id) {
+            return Ok(Some(Caller::Admin(id)));
+        }
+        Ok(None)
+    }
+
+    /// SPIRE's rule: the node must be attested and not banned, and the SVID must
+    /// be its current one or the renewed one (which then becomes current).
+    async fn check_agent(&self, id: &SpiffeId, serial: &str) -> Result<(), Refusal> {
+        let node = self.store.get_node(id).await.map_err(|error| {
+            tracing::error!(%error, "cannot read the attested node");
+            Refusal {
+                message: "",
+                reason: Reason::Unknown,
+                internal: true,
+            }
+        })?;
+        let Some(node) = node else {
+            tracing::info!(agent_id = %id, "refused an agent that is not attested");
+            return Err(Refusal::denied(
+                "agent is not attested or no longer valid",
+                Reason::AgentNotAttested,
+            ));
+        };
+        if node.banned {
+            tracing::info!(agent_id = %id, "refused a banned agent");
+            return Err(Refusal::denied("agent is banned", Reason::AgentBanned));
+        }
+        if node.cert_serial == serial {
+            return Ok(());
+        }
+        if node.new_cert_serial.as_deref() == Some(serial) {
+            let update = NodeUpdate {
+                cert_serial: Some(serial.to_owned()),
+                cert_not_after: node.new_cert_not_after,
+                new_cert_serial: Some(None),
+                new_cert_not_after: Some(None),
+                ..NodeUpdate::default()
+            };
+            if let Err(error) = self.store.update_node(id, &update).await {
+                tracing::warn!(%error, agent_id = %id, "cannot activate the renewed agent svid");
+            }
+            return Ok(());
+        }
+        tracing::info!(agent_id = %id, "refused an agent svid that is not active");
+        Err(Refusal::denied(
+            "agent svid is not active",
+            Reason::AgentNotActive,
+        ))
+    }
+}
+
+/// The decimal serial number of a certificate (SPIRE's form in the node record).
+fn serial_of(cert: &CertificateDer<'_>) -> Option<String> {
+    let (_, parsed) = x509_parser::certificate::X509Certificate::from_der(cert.as_ref()).ok()?;
+    Some(parsed.serial.to_str_radix(10))
+}
+
+/// Authenticates every request (see the module documentation).
+#[derive(Clone)]
+pub(super) struct AuthLayer {
+    pub(super) auth: Authenticator,
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Authenticated<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Authenticated {
+            inner,
+            auth: self.auth.clone(),
+        }
+    }
+}
+
+/// The service [`AuthLayer`] produces.
+#[derive(Clone)]
+pub(super) struct Authenticated<S> {
+    inner: S,
+    auth: Authenticator,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B> Service<http::Request<B>> for Authenticated<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // The clone that was polled ready serves this request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let auth = self.auth.clone();
+        let certs = request
+            .extensions()
+            .get::<AgentConnInfo>()
+            .and_then(|info| info.peer_certs.clone());
+
+        Box::pin(async move {
+            if let Some(certs) = certs {
+                match auth.caller(&certs).await {
+                    Ok(Some(caller)) => {
+                        request.extensions_mut().insert(caller);
+                    }
+                    Ok(None) => {}
+                    Err(refusal) => return Ok(refusal.into_status().into_http()),
+                }
+            }
+            inner.call(request).await
+        })
+    }
+}
