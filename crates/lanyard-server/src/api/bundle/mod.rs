@@ -12,6 +12,7 @@ use lanyard_proto::spire::api::types;
 use lanyard_store::model::PageRequest;
 use tonic::{Request, Response, Status};
 
+use crate::api::entry::authorized_entries;
 use crate::api::types::{
     bundle_to_proto, jwt_authorities_from_proto, trust_domain_from_proto,
     x509_authorities_from_proto,
@@ -165,12 +166,25 @@ impl Bundle for BundleService {
         &self,
         request: Request<pb::GetFederatedBundleRequest>,
     ) -> Result<Response<types::Bundle>, Status> {
-        // TODO(#4): agents may read only the bundles their entries federate with.
-        require_admin(&request)?;
+        let caller = caller_of(&request)?.clone();
         let request = request.into_inner();
         let td = trust_domain_from_proto("trust_domain", &request.trust_domain)?;
         if td == self.ctx.trust_domain {
             return Err(status::own_trust_domain("trust_domain").into());
+        }
+        match &caller {
+            caller if caller.is_admin() => {}
+            // An agent may read only the bundles its entries federate with.
+            Caller::Agent(agent_id) => {
+                let entries = authorized_entries(&self.ctx, agent_id).await?;
+                if !entries.iter().any(|e| e.spec.federates_with.contains(&td)) {
+                    return Err(ApiError::permission_denied(
+                        "no authorized entry federates with the trust domain",
+                    )
+                    .into());
+                }
+            }
+            _ => return Err(ApiError::permission_denied("caller is not an administrator").into()),
         }
 
         let bundle = self

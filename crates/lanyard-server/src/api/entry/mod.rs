@@ -1,9 +1,11 @@
 //! `spire.api.server.entry.v1.Entry`: registration entry management for
 //! administrators, and the authorized entries of the calling agent.
 
+mod authorized;
 mod batch;
 mod filter;
 mod status;
+mod sync;
 
 use std::sync::Arc;
 
@@ -12,6 +14,8 @@ use lanyard_proto::spire::api::server::entry::v1::entry_server::Entry;
 use lanyard_proto::spire::api::types;
 use lanyard_store::model::PageRequest;
 use tonic::{Request, Response, Status};
+
+pub(crate) use authorized::{authorized_entries, authorized_entry};
 
 use crate::api::types::{entry_id_from_proto, entry_to_proto};
 use crate::api::{ApiError, ServerContext, require_admin, require_agent};
@@ -144,12 +148,9 @@ impl Entry for EntryService {
         let agent_id = require_agent(&request)?.clone();
         let mask = request.into_inner().output_mask;
 
-        let entries = self.ctx.cache.authorized_entries_for_agent(&agent_id);
+        let entries = authorized_entries(&self.ctx, &agent_id).await?;
         Ok(Response::new(pb::GetAuthorizedEntriesResponse {
-            entries: entries
-                .iter()
-                .map(|e| entry_to_proto(e, mask.as_ref()))
-                .collect(),
+            entries: sync::to_proto(&entries, mask.as_ref()),
         }))
     }
 
@@ -160,10 +161,16 @@ impl Entry for EntryService {
         &self,
         request: Request<tonic::Streaming<pb::SyncAuthorizedEntriesRequest>>,
     ) -> Result<Response<Self::SyncAuthorizedEntriesStream>, Status> {
-        require_agent(&request)?;
-        // TODO(#4): paged sync for agents arrives with the agent endpoint.
-        Err(Status::unimplemented(
-            "SyncAuthorizedEntries is not served yet",
-        ))
+        let agent_id = require_agent(&request)?.clone();
+        let (responses, stream) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(sync::run(
+            self.ctx.clone(),
+            agent_id,
+            request.into_inner(),
+            responses,
+        ));
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(stream),
+        )))
     }
 }

@@ -1,6 +1,7 @@
-//! `spire.api.server.svid.v1.SVID`: one-off minting for administrators. The
-//! agent calls (`BatchNewX509SVID`, `NewJWTSVID`) arrive with the agent endpoint.
+//! `spire.api.server.svid.v1.SVID`: one-off minting for administrators, and the
+//! SVIDs of agents' authorized entries (`BatchNewX509SVID`, `NewJWTSVID`).
 
+mod agent;
 mod csr;
 mod status;
 
@@ -103,18 +104,19 @@ impl Svid for SvidService {
         &self,
         request: Request<pb::BatchNewX509svidRequest>,
     ) -> Result<Response<pb::BatchNewX509svidResponse>, Status> {
-        require_agent(&request)?;
-        // TODO(#4): agents get SVIDs for their authorized entries on the agent endpoint.
-        Err(Status::unimplemented("BatchNewX509SVID is not served yet"))
+        let agent_id = require_agent(&request)?.clone();
+        let results =
+            agent::batch_new_x509_svid(&self.ctx, &agent_id, request.into_inner()).await?;
+        Ok(Response::new(pb::BatchNewX509svidResponse { results }))
     }
 
     async fn new_jwtsvid(
         &self,
         request: Request<pb::NewJwtsvidRequest>,
     ) -> Result<Response<pb::NewJwtsvidResponse>, Status> {
-        require_agent(&request)?;
-        // TODO(#4): agents get JWT-SVIDs for their authorized entries on the agent endpoint.
-        Err(Status::unimplemented("NewJWTSVID is not served yet"))
+        let agent_id = require_agent(&request)?.clone();
+        let svid = agent::new_jwt_svid(&self.ctx, &agent_id, request.into_inner()).await?;
+        Ok(Response::new(pb::NewJwtsvidResponse { svid: Some(svid) }))
     }
 
     async fn new_downstream_x509ca(
