@@ -38,7 +38,9 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Signs like the server would, in process.
 pub(crate) struct LocalSigner {
     ca: X509Authority,
-    jwt: JwtKey,
+    keys: MemoryKeyManager,
+    /// JWT signing keys, oldest first; the last one signs.
+    jwt: Mutex<Vec<JwtKey>>,
     ids: Mutex<HashMap<String, SpiffeId>>,
     x509_ttl: Duration,
 }
@@ -62,7 +64,10 @@ impl LocalSigner {
                 now,
             )
             .unwrap(),
-            jwt: JwtKey::new(jwt_key, now, Duration::from_secs(86_400)).unwrap(),
+            jwt: Mutex::new(vec![
+                JwtKey::new(jwt_key, now, Duration::from_secs(86_400)).unwrap(),
+            ]),
+            keys,
             ids: Mutex::new(HashMap::new()),
             x509_ttl,
         }
@@ -74,10 +79,22 @@ impl LocalSigner {
         bundle
             .add_x509_authority(self.ca.certificate().clone())
             .unwrap();
+        for key in self.jwt.lock().unwrap().iter() {
+            bundle.add_jwt_authority(key.authority().unwrap()).unwrap();
+        }
         bundle
-            .add_jwt_authority(self.jwt.authority().unwrap())
-            .unwrap();
-        bundle
+    }
+
+    /// Prepares a new JWT signing key, signs with it from now on, and returns the key
+    /// ID; the old key stays in the bundle.
+    pub(crate) fn rotate_jwt_key(&self) -> String {
+        let mut keys = self.jwt.lock().unwrap();
+        let id = KeyId::new(format!("jwt-{}", keys.len())).unwrap();
+        let signer = self.keys.generate_key(&id, KeyType::EcP256).unwrap();
+        let key = JwtKey::new(signer, SystemTime::now(), Duration::from_secs(86_400)).unwrap();
+        let key_id = key.key_id().to_owned();
+        keys.push(key);
+        key_id
     }
 
     fn id_of(&self, entry_id: &str) -> Result<SpiffeId, tonic::Status> {
@@ -130,6 +147,10 @@ impl SvidSigner for LocalSigner {
             let now = SystemTime::now();
             let issued = self
                 .jwt
+                .lock()
+                .unwrap()
+                .last()
+                .unwrap()
                 .issue_jwt_svid(
                     &JwtSvidRequest {
                         spiffe_id: spiffe_id.clone(),
