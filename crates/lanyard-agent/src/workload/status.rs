@@ -45,11 +45,11 @@ impl WorkloadError {
         let message = self.to_string();
         match &self {
             Self::MissingHeader | Self::InvalidRequest(_) => {
-                tracing::debug!(%message, "workload api request refused");
+                tracing::debug!(reason = %message, "workload api request refused");
                 Status::new(Code::InvalidArgument, message)
             }
             Self::InvalidToken(_) => {
-                tracing::debug!(%message, "jwt-svid failed validation");
+                tracing::debug!(reason = %message, "jwt-svid failed validation");
                 Status::new(Code::InvalidArgument, message)
             }
             Self::Attestation(err) => {
@@ -78,7 +78,7 @@ impl WorkloadError {
                 }
             },
             Self::Internal(_) => {
-                tracing::warn!(%message, "workload api failed");
+                tracing::warn!(reason = %message, "workload api failed");
                 Status::new(Code::Internal, "internal error")
             }
         }
