@@ -2,7 +2,9 @@
 //! generated gRPC clients: one test binary, one module per area.
 #![allow(clippy::unwrap_used, reason = "test code")]
 
+mod agent_calls;
 mod agents;
+mod attestation;
 mod bundles;
 mod common;
 mod durability;

@@ -17,6 +17,7 @@ use lanyard_proto::spire::api::server::svid::v1::svid_client::SvidClient;
 use lanyard_testkit::{ChildGuard, ShortTempDir, free_tcp_port};
 use tonic::transport::Channel;
 
+pub(crate) mod agent;
 pub(crate) mod fixtures;
 
 /// The trust domain every test server serves.
@@ -39,6 +40,8 @@ pub(crate) struct Options {
     pub(crate) metrics: bool,
     /// Extra lines for the `server { }` block.
     pub(crate) server_extra: String,
+    /// Extra top-level configuration (e.g. a `plugins { }` block).
+    pub(crate) top_level: String,
 }
 
 /// A `lanyard-server` process with its own directory, socket and data dir.
@@ -52,6 +55,8 @@ pub(crate) struct TestServer {
     pub(crate) health_port: Option<u16>,
     /// The metrics port, when enabled.
     pub(crate) metrics_port: Option<u16>,
+    /// The agent endpoint's port.
+    pub(crate) agent_port: u16,
     starts: usize,
 }
 
@@ -64,8 +69,16 @@ impl TestServer {
         let config = dir.join("server.conf");
         let health_port = options.health_checks.then(|| free_tcp_port().unwrap());
         let metrics_port = options.metrics.then(|| free_tcp_port().unwrap());
+        let agent_port = free_tcp_port().unwrap();
 
-        let text = config_text(&dir, &socket, options, health_port, metrics_port);
+        let text = config_text(
+            &dir,
+            &socket,
+            options,
+            agent_port,
+            health_port,
+            metrics_port,
+        );
         std::fs::write(&config, text).unwrap();
 
         let mut server = Self {
@@ -75,6 +88,7 @@ impl TestServer {
             child: None,
             health_port,
             metrics_port,
+            agent_port,
             starts: 0,
         };
         server.spawn();
@@ -200,12 +214,13 @@ fn config_text(
     dir: &ShortTempDir,
     socket: &std::path::Path,
     options: &Options,
+    agent_port: u16,
     health_port: Option<u16>,
     metrics_port: Option<u16>,
 ) -> String {
     let mut text = format!(
         "server {{\n  trust_domain = \"{TRUST_DOMAIN}\"\n  data_dir = \"{}\"\n  \
-         socket_path = \"{}\"\n  bind_address = \"127.0.0.1\"\n  bind_port = 0\n  \
+         socket_path = \"{}\"\n  bind_address = \"127.0.0.1\"\n  bind_port = {agent_port}\n  \
          log_level = \"DEBUG\"\n{}\n}}\n",
         dir.join("data").display(),
         socket.display(),
@@ -220,6 +235,7 @@ fn config_text(
             dir.join("data/keys.json").display()
         );
     }
+    text.push_str(&options.top_level);
     if let Some(port) = health_port {
         let _ = write!(
             text,
