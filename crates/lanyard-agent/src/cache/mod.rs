@@ -22,8 +22,9 @@
 //!
 //! # For the agent itself
 //!
-//! The sync task feeds entries and bundles in ([`Cache::update_entries`],
-//! [`Cache::set_bundle`], [`Cache::set_federated_bundles`]); the minter
+//! The sync task feeds entries and bundles in, a whole sync at once
+//! ([`Cache::apply_sync`]; [`Cache::update_entries`], [`Cache::set_bundle`] and
+//! [`Cache::set_federated_bundles`] change one part); the minter
 //! ([`minter::run_x509_minter`]) keeps an X.509-SVID for every entry, renewed at
 //! half-life with jitter.
 
@@ -32,6 +33,7 @@ pub mod minter;
 mod signer;
 mod snapshot;
 mod state;
+mod update;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -42,6 +44,7 @@ use tokio::sync::{Notify, watch};
 
 pub use signer::{BoxFuture, GrpcSvidSigner, SvidSigner, X509SvidRequest, X509SvidResult};
 pub use snapshot::{Bundles, JwtSvid, WorkloadIdentity, WorkloadSnapshot, WorkloadSvid};
+pub use update::{FederatedUpdate, SyncApplied, SyncUpdate};
 
 use crate::convert::Entry;
 use jwt::JwtKey;
@@ -206,43 +209,10 @@ impl Cache {
     /// Applies a change to the authorized entries. SVIDs and JWT-SVIDs of removed
     /// entries are dropped at once; subscribers see the change.
     pub fn update_entries(&self, update: EntryUpdate) {
-        let mut state = self.lock();
-        let mut incoming = BTreeMap::new();
-        let (upserted, full) = match update {
-            EntryUpdate::Full(entries) => (entries, true),
-            EntryUpdate::Delta { upserted, removed } => {
-                for id in removed {
-                    state.entries.remove(&id);
-                }
-                (upserted, false)
-            }
-        };
-        for entry in upserted {
-            incoming.insert(entry.id.clone(), entry);
-        }
-        if full {
-            state.entries.retain(|id, _| incoming.contains_key(id));
-        }
-        for (id, entry) in incoming {
-            let unchanged = state.entries.get(&id).is_some_and(|old| **old == entry);
-            if !unchanged {
-                state.entries.insert(id, Arc::new(entry));
-            }
-        }
-
-        let State {
-            entries,
-            svids,
-            jwt,
-            ..
-        } = &mut *state;
-        svids.retain(|id, _| entries.contains_key(id));
-        jwt.retain_entries(|id| entries.contains_key(id));
-        metrics::gauge!(crate::health::metrics::ENTRIES).set(entries.len() as f64);
-        metrics::gauge!(crate::health::metrics::CACHED_X509_SVIDS).set(svids.len() as f64);
-        state.publish();
-        drop(state);
-        self.inner.changed.notify_one();
+        self.apply_sync(SyncUpdate {
+            entries: Some(update),
+            ..SyncUpdate::default()
+        });
     }
 
     /// The authorized entries, by ID.
@@ -252,29 +222,19 @@ impl Cache {
 
     /// Replaces the own trust domain's bundle; returns whether it changed.
     pub fn set_bundle(&self, bundle: Bundle) -> bool {
-        let mut state = self.lock();
-        if state.bundle.as_deref() == Some(&bundle) {
-            return false;
-        }
-        state.bundle = Some(Arc::new(bundle));
-        state.publish();
-        true
+        self.apply_sync(SyncUpdate {
+            bundle: Some(bundle),
+            ..SyncUpdate::default()
+        })
+        .bundle_changed
     }
 
     /// Replaces the federated bundles (bundles not given are dropped).
     pub fn set_federated_bundles(&self, bundles: BTreeMap<TrustDomain, Bundle>) {
-        let mut state = self.lock();
-        let mut next = BTreeMap::new();
-        for (td, bundle) in bundles {
-            let kept = state
-                .federated
-                .get(&td)
-                .filter(|old| ***old == bundle)
-                .cloned();
-            next.insert(td, kept.unwrap_or_else(|| Arc::new(bundle)));
-        }
-        state.federated = next;
-        state.publish();
+        self.apply_sync(SyncUpdate {
+            federated: Some(FederatedUpdate::Full(bundles)),
+            ..SyncUpdate::default()
+        });
     }
 
     /// Trust domains some authorized entry federates with.

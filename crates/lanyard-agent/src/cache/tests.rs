@@ -287,7 +287,16 @@ async fn svids_are_renewed_after_their_renewal_time() {
         .expect("mint");
     assert_eq!(report.minted, 0, "nothing due yet");
 
-    let later = first.renew_at + Duration::from_secs(1);
+    // Every SVID has its own jittered renewal time: go past the last of them.
+    let last_renewal = f
+        .cache
+        .lock()
+        .svids
+        .values()
+        .map(|svid| svid.renew_at)
+        .max()
+        .expect("svids minted");
+    let later = last_renewal + Duration::from_secs(1);
     let report = mint_due(&f.cache, KeyType::EcP256, later)
         .await
         .expect("mint");
