@@ -57,6 +57,11 @@ pub enum PinError {
     /// The pid now belongs to a process started at another time.
     #[error("process {0} was replaced by another process with the same pid")]
     Replaced(i32),
+    /// The process behind the pid does not run with the credentials the kernel recorded
+    /// for the connection: another process took the pid before the connection was
+    /// accepted, or the caller changed its effective uid or gid since it connected.
+    #[error("process {0} does not run with the credentials it connected with")]
+    CredentialsChanged(i32),
 }
 
 /// The caller as the kernel saw it at connect time.
@@ -70,13 +75,15 @@ pub struct Caller {
     pub gid: u32,
 }
 
-/// A pinned process: its pidfd and its start time (clock ticks since boot).
+/// A pinned process: its pidfd, its start time (clock ticks since boot) and, once bound
+/// to a connection, the effective uid and gid it connected with.
 #[derive(Debug)]
 pub struct ProcessPin {
     proc_root: PathBuf,
     pid: i32,
     pidfd: OwnedFd,
     start_time: u64,
+    credentials: Option<(u32, u32)>,
 }
 
 impl ProcessPin {
@@ -105,7 +112,21 @@ impl ProcessPin {
             pid,
             pidfd,
             start_time: before,
+            credentials: None,
         })
+    }
+
+    /// Binds the pin to the effective `uid` and `gid` the kernel recorded at connect
+    /// time, refusing a process that does not run with them now.
+    ///
+    /// A pid can change hands between `connect` and `accept`; the pidfd then pins the
+    /// newcomer. Requiring the recorded credentials closes that window for a process of
+    /// another user. TODO(#5): a newcomer of the same user is only excluded with
+    /// `SO_PEERPIDFD` (Linux 6.5), which rustix does not expose yet.
+    pub fn bound_to_credentials(mut self, uid: u32, gid: u32) -> Result<Self, PinError> {
+        self.credentials = Some((uid, gid));
+        self.check_credentials()?;
+        Ok(self)
     }
 
     /// The pinned pid.
@@ -134,9 +155,23 @@ impl ProcessPin {
         }
 
         match read_start_time(&self.proc_root, self.pid) {
-            Ok(now) if now == self.start_time => Ok(()),
-            Ok(_) => Err(PinError::Replaced(self.pid)),
-            Err(_) => Err(PinError::Exited(self.pid)),
+            Ok(now) if now == self.start_time => {}
+            Ok(_) => return Err(PinError::Replaced(self.pid)),
+            Err(_) => return Err(PinError::Exited(self.pid)),
+        }
+        self.check_credentials()
+    }
+
+    fn check_credentials(&self) -> Result<(), PinError> {
+        let Some(expected) = self.credentials else {
+            return Ok(());
+        };
+        let path = self.proc_root.join(self.pid.to_string()).join("status");
+        let status = std::fs::read_to_string(path).map_err(|_| PinError::Exited(self.pid))?;
+        if effective_ids(&status) == Some(expected) {
+            Ok(())
+        } else {
+            Err(PinError::CredentialsChanged(self.pid))
         }
     }
 
@@ -179,7 +214,7 @@ fn pin_peer(stream: &UnixStream, proc_root: &Path) -> Result<PinnedCaller, PinEr
         .peer_cred()
         .map_err(|err| PinError::NoCredentials(err.to_string()))?;
     let pid = cred.pid().filter(|pid| *pid > 0).ok_or(PinError::NoPid)?;
-    let pin = ProcessPin::open(proc_root, pid)?;
+    let pin = ProcessPin::open(proc_root, pid)?.bound_to_credentials(cred.uid(), cred.gid())?;
     Ok(PinnedCaller {
         caller: Caller {
             pid,
@@ -265,6 +300,21 @@ pub(crate) fn read_start_time(proc_root: &Path, pid: i32) -> Result<u64, PinErro
         pid,
         reason: "malformed stat line".to_owned(),
     })
+}
+
+/// The effective uid and gid from the `Uid:` and `Gid:` lines of `/proc/<pid>/status`
+/// (real, effective, saved, filesystem).
+fn effective_ids(status: &str) -> Option<(u32, u32)> {
+    let effective = |prefix: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix))?
+            .split_whitespace()
+            .nth(1)?
+            .parse::<u32>()
+            .ok()
+    };
+    Some((effective("Uid:")?, effective("Gid:")?))
 }
 
 /// The command name in field 2 may hold spaces and parentheses, so fields are counted

@@ -72,3 +72,37 @@ async fn peer_credentials_come_from_the_socket() {
     assert_eq!(pinned.caller.gid, rustix::process::getegid().as_raw());
     pinned.pin.verify().unwrap();
 }
+
+#[test]
+fn effective_ids_are_the_second_field_of_the_uid_and_gid_lines() {
+    let status = "Name:\tx\nUid:\t1000\t1001\t1002\t1003\nGid:\t2000\t2001\t2002\t2003\n";
+
+    assert_eq!(effective_ids(status), Some((1001, 2001)));
+    assert_eq!(effective_ids("Uid:\t1\t2\t3\t4\n"), None);
+    assert_eq!(effective_ids("Uid:\tx\tx\nGid:\t1\t2\n"), None);
+}
+
+#[test]
+fn a_pin_holds_only_for_the_credentials_the_caller_connected_with() {
+    let pid = std::process::id() as i32;
+    let uid = rustix::process::geteuid().as_raw();
+    let gid = rustix::process::getegid().as_raw();
+
+    let pin = ProcessPin::open(proc_root(), pid)
+        .unwrap()
+        .bound_to_credentials(uid, gid)
+        .unwrap();
+    pin.verify().unwrap();
+
+    // What a pid taken over by another user's process before `accept` looks like.
+    for (other_uid, other_gid) in [(uid.wrapping_add(1), gid), (uid, gid.wrapping_add(1))] {
+        let err = ProcessPin::open(proc_root(), pid)
+            .unwrap()
+            .bound_to_credentials(other_uid, other_gid)
+            .unwrap_err();
+        assert!(
+            matches!(err, PinError::CredentialsChanged(p) if p == pid),
+            "{err}"
+        );
+    }
+}
