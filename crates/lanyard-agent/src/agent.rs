@@ -14,6 +14,7 @@ use crate::config::{AgentConfig, NodeAttestorConfig};
 use crate::health::HealthState;
 use crate::health::http::{ListenerError, bind_health_listener, bind_prometheus_listener};
 use crate::node::connection::ServerAddress;
+use crate::node::rotation::Backoff;
 use crate::node::storage::AgentStore;
 use crate::node::{Node, NodeError, NodeSettings};
 use crate::sds::SecretDiscovery;
@@ -107,6 +108,7 @@ pub async fn run_agent(config: AgentConfig, shutdown: CancellationToken) -> Resu
         health: health.clone(),
         rejections: rejections_tx,
         interval: config.sync_interval.as_std(),
+        backoff: Backoff::for_server(),
     };
     tokio::spawn(sync.run(tasks.clone()));
 

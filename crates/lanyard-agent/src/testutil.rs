@@ -116,3 +116,45 @@ impl TestCa {
         (chain, key)
     }
 }
+
+/// An entry as the server sends it: `spiffe://example.org/w/<id>` for workloads with
+/// `unix:uid:<uid>`, parented to a join-token agent.
+pub(crate) fn pb_entry(id: &str, uid: u32) -> lanyard_proto::spire::api::types::Entry {
+    use lanyard_proto::spire::api::types as pb;
+    pb::Entry {
+        id: id.into(),
+        spiffe_id: Some(pb::Spiffeid {
+            trust_domain: "example.org".into(),
+            path: format!("/w/{id}"),
+        }),
+        parent_id: Some(pb::Spiffeid {
+            trust_domain: "example.org".into(),
+            path: "/spire/agent/join_token/t".into(),
+        }),
+        selectors: vec![pb::Selector {
+            r#type: "unix".into(),
+            value: format!("uid:{uid}"),
+        }],
+        revision_number: 1,
+        created_at: 100,
+        ..pb::Entry::default()
+    }
+}
+
+/// `ca`'s bundle as the server sends it, for `td_name`, with `sequence`.
+pub(crate) fn pb_bundle(
+    ca: &TestCa,
+    td_name: &str,
+    sequence: u64,
+) -> lanyard_proto::spire::api::types::Bundle {
+    use lanyard_proto::spire::api::types as pb;
+    pb::Bundle {
+        trust_domain: td_name.into(),
+        x509_authorities: vec![pb::X509Certificate {
+            asn1: ca.root().to_vec(),
+            tainted: false,
+        }],
+        sequence_number: sequence,
+        ..pb::Bundle::default()
+    }
+}

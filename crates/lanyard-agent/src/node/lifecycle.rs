@@ -90,6 +90,14 @@ pub struct BundleKeeper {
 }
 
 impl BundleKeeper {
+    /// A keeper whose anchors start at `bundle` and which stores later bundles in `store`.
+    pub fn new(bundle: Bundle, store: AgentStore) -> Self {
+        Self {
+            anchors: TrustAnchors::new(bundle),
+            store,
+        }
+    }
+
     /// Makes `bundle` the trust anchors for the next handshakes and stores it; returns
     /// whether it changed. Call before handing the bundle to workloads, so the agent
     /// trusts new roots no later than they do.
@@ -151,11 +159,10 @@ impl Node {
                 "insecure_bootstrap: the server's identity is not verified on first contact"
             );
         }
-        let anchors = TrustAnchors::new(bundle.unwrap_or_else(|| Bundle::new(td.clone())));
-        let keeper = BundleKeeper {
-            anchors,
-            store: settings.store.clone(),
-        };
+        let keeper = BundleKeeper::new(
+            bundle.unwrap_or_else(|| Bundle::new(td.clone())),
+            settings.store.clone(),
+        );
         let server_id = server_id(&td);
 
         let reused = if insecure {
