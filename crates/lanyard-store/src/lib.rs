@@ -26,6 +26,7 @@ mod nodes;
 mod sql;
 mod store;
 mod tokens;
+mod tpm;
 mod tx;
 
 pub use changelog::{Change, ChangeKind, ChangesSince};

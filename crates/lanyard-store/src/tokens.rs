@@ -11,7 +11,7 @@ use crate::sql::{db_time, time_from_db};
 use crate::tx::write_tx;
 use crate::{Store, StoreError};
 
-const TOKEN: &str = "join token";
+pub(crate) const TOKEN: &str = "join token";
 
 impl Store {
     /// Stores a token (as its hash) with its expiry and the node selectors it binds.
@@ -71,7 +71,10 @@ impl Store {
     }
 }
 
-async fn take<C: Conn>(conn: &mut C, hash: Vec<u8>) -> Result<Option<JoinToken>, StoreError> {
+pub(crate) async fn take<C: Conn>(
+    conn: &mut C,
+    hash: Vec<u8>,
+) -> Result<Option<JoinToken>, StoreError> {
     let row = conn
         .fetch_optional(
             "DELETE FROM join_tokens WHERE token_hash = $1 RETURNING expires_at, node_selectors",

@@ -7,6 +7,7 @@ mod federation;
 mod node;
 mod paging;
 mod token;
+mod tpm;
 
 pub use bundle::{BundleDeleteMode, BundleRecord, JwtAuthority, X509Authority};
 pub use entry::{
@@ -18,6 +19,7 @@ pub use node::{AttestedNode, NodeFilter, NodeUpdate};
 pub use paging::{Page, PageRequest};
 pub use token::JoinToken;
 pub(crate) use token::token_hash;
+pub use tpm::TpmEnrollment;
 
 use lanyard_spiffe::{SelectorMatch, SelectorSet};
 

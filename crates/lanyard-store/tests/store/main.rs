@@ -9,3 +9,4 @@ mod entries;
 mod nodes;
 mod schema;
 mod tokens;
+mod tpm;
