@@ -158,3 +158,26 @@ pub(crate) fn pb_bundle(
         ..pb::Bundle::default()
     }
 }
+
+impl TestCa {
+    /// A TLS server certificate for `dns_name` over `key`, valid for an hour from now.
+    pub(crate) fn issue_server_cert(
+        &self,
+        dns_name: &str,
+        key: &PrivateKey,
+    ) -> Vec<CertificateDer<'static>> {
+        let request = X509SvidRequest {
+            public_key: PublicKey::from_spki_der(key.public_key_spki()).expect("public key"),
+            spiffe_id: id("web.example", "/server"),
+            dns_names: vec![dns_name.to_owned()],
+            ttl: Duration::from_secs(3600),
+        };
+        let issued = self
+            .authority
+            .issue_x509_svid(&request, SystemTime::now())
+            .expect("issue certificate");
+        let mut chain = vec![issued.leaf().clone()];
+        chain.extend(issued.intermediates().iter().cloned());
+        chain
+    }
+}

@@ -1,9 +1,13 @@
 //! The first trust bundle, before the agent has talked to the server: from the file
-//! named by `trust_bundle_path` (PEM or SPIFFE JSON), or none with `insecure_bootstrap`.
+//! named by `trust_bundle_path` or fetched from `trust_bundle_url` (PEM or SPIFFE
+//! JSON), or none with `insecure_bootstrap`.
 
 use std::path::Path;
 
 use lanyard_spiffe::{Bundle, BundleError, TrustDomain};
+use rustls::RootCertStore;
+
+use super::bundle_url::{FetchError, fetch_bundle_bytes, web_pki_roots};
 
 use crate::config::{BundleFormat, TrustBundleSource};
 
@@ -32,22 +36,39 @@ pub enum BootstrapError {
     /// The bundle holds no X.509 authority, so it cannot authenticate a server.
     #[error("trust bundle holds no x509 authority")]
     NoAuthorities,
-    /// Fetching the bundle from a URL is not implemented yet.
-    #[error("trust_bundle_url is not supported yet; use trust_bundle_path")]
-    UrlUnsupported,
+    /// The bundle could not be fetched from `trust_bundle_url`.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
 }
 
 /// The bootstrap bundle of `trust_domain` from `source`; `None` for insecure bootstrap.
-pub fn bootstrap_bundle(
+/// A URL is fetched over HTTPS checked against the Web PKI roots.
+pub async fn bootstrap_bundle(
     source: &TrustBundleSource,
     trust_domain: &TrustDomain,
+) -> Result<Option<Bundle>, BootstrapError> {
+    bootstrap_bundle_with_roots(source, trust_domain, web_pki_roots).await
+}
+
+/// As [`bootstrap_bundle`], with the roots that check `trust_bundle_url`'s server.
+pub async fn bootstrap_bundle_with_roots(
+    source: &TrustBundleSource,
+    trust_domain: &TrustDomain,
+    roots: impl FnOnce() -> RootCertStore,
 ) -> Result<Option<Bundle>, BootstrapError> {
     match source {
         TrustBundleSource::Path { path, format } => {
             read_bundle_file(path, *format, trust_domain).map(Some)
         }
-        // TODO(#4): fetch over HTTPS with Web PKI roots (and HTTP over a Unix socket).
-        TrustBundleSource::Url { .. } => Err(BootstrapError::UrlUnsupported),
+        TrustBundleSource::Url {
+            url,
+            format,
+            unix_socket,
+        } => {
+            let bytes = fetch_bundle_bytes(url, unix_socket.as_deref(), roots()).await?;
+            tracing::info!(%url, "fetched the bootstrap trust bundle");
+            parse_bundle(&bytes, *format, trust_domain).map(Some)
+        }
         TrustBundleSource::InsecureBootstrap => Ok(None),
     }
 }
@@ -90,8 +111,8 @@ mod tests {
     use super::*;
     use crate::testutil::{TestCa, td};
 
-    #[test]
-    fn pem_and_spiffe_files_load() {
+    #[tokio::test]
+    async fn pem_and_spiffe_files_load() {
         let dir = tempfile::tempdir().expect("tempdir");
         let ca = TestCa::new("example.org");
         let bundle = ca.bundle();
@@ -104,7 +125,9 @@ mod tests {
             path: pem,
             format: BundleFormat::Pem,
         };
-        let loaded = bootstrap_bundle(&source, &td("example.org")).expect("pem");
+        let loaded = bootstrap_bundle(&source, &td("example.org"))
+            .await
+            .expect("pem");
         assert_eq!(loaded.expect("bundle").x509_authorities(), [ca.root()]);
 
         let loaded =
@@ -112,8 +135,8 @@ mod tests {
         assert_eq!(loaded, bundle);
     }
 
-    #[test]
-    fn bad_bundles_are_refused() {
+    #[tokio::test]
+    async fn bad_bundles_are_refused() {
         let td = td("example.org");
         assert!(matches!(
             parse_bundle(b"not pem", BundleFormat::Pem, &td),
@@ -129,6 +152,7 @@ mod tests {
         ));
         assert!(
             bootstrap_bundle(&TrustBundleSource::InsecureBootstrap, &td)
+                .await
                 .expect("insecure")
                 .is_none()
         );

@@ -151,7 +151,7 @@ impl Node {
         });
         let bundle = match stored_bundle {
             Some(bundle) => Some(bundle),
-            None => bootstrap_bundle(&settings.trust_bundle, &td)?,
+            None => bootstrap_bundle(&settings.trust_bundle, &td).await?,
         };
         let insecure = bundle.is_none();
         if insecure {

@@ -2,6 +2,7 @@
 //! renews, where it keeps its SVID, and the mTLS connection to the server.
 
 pub mod bootstrap;
+pub mod bundle_url;
 pub mod connection;
 pub mod identity;
 mod lifecycle;
