@@ -6,6 +6,7 @@
 //! the request's extensions and refuse requests without one.
 
 mod agent;
+mod agent_sync;
 mod bundle;
 mod caller;
 mod debug;
@@ -31,6 +32,7 @@ pub use agent::{
     AgentService, DEFAULT_JOIN_TOKEN_TTL, JOIN_TOKEN_ATTESTOR, NODE_ATTRIBUTE_METADATA, Reason,
     build_attestors, denied_with_reason, join_token_agent_id,
 };
+pub use agent_sync::AgentSyncService;
 pub use bundle::BundleService;
 pub use caller::{Caller, caller_of, require_admin, require_agent};
 pub use debug::DebugService;
@@ -102,10 +104,11 @@ where
 }
 
 /// The services the agent endpoint serves: SPIRE's Agent, Bundle, Entry and SVID
-/// services (each refuses what its caller may not do).
+/// services (each refuses what its caller may not do), and Lanyard's push stream.
 pub fn agent_routes(ctx: &Arc<ServerContext>) -> Routes {
     Routes::new(AgentService::new(ctx.clone()).into_server())
         .add_service(BundleService::new(ctx.clone()).into_server())
         .add_service(EntryService::new(ctx.clone()).into_server())
         .add_service(SvidService::new(ctx.clone()).into_server())
+        .add_service(AgentSyncService::new(ctx.clone()).into_server())
 }

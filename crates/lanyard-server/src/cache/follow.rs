@@ -8,7 +8,7 @@ use lanyard_store::model::EntryId;
 use lanyard_store::{ChangeKind, ChangesSince, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
-use super::{CacheUpdate, EntryCache, EntryIndex};
+use super::{CacheUpdate, EntryCache, EntryIndex, bundle_map};
 
 /// Change-log rows read per round trip.
 const CHANGES_PER_READ: u32 = 1000;
@@ -86,6 +86,7 @@ impl EntryCache {
         let index = EntryIndex::from_records(server_id, snapshot.entries, snapshot.nodes);
         tracing::info!(seq, entries = index.entry_count(), "entry cache reloaded");
         *self.write() = index;
+        *self.write_bundles() = bundle_map(snapshot.bundles);
         self.publish(CacheUpdate {
             seq,
             reloaded: true,
@@ -105,6 +106,10 @@ impl EntryCache {
         for id in &touched.nodes {
             nodes.push((id.clone(), store.get_node(id).await?));
         }
+        let mut bundles = Vec::with_capacity(touched.bundles.len());
+        for td in &touched.bundles {
+            bundles.push((td.clone(), store.get_bundle(td).await?));
+        }
 
         {
             let mut index = self.write();
@@ -123,6 +128,15 @@ impl EntryCache {
                         index.remove_node(&id);
                     }
                 }
+            }
+        }
+        {
+            let mut cached = self.write_bundles();
+            for (td, bundle) in bundles {
+                match bundle {
+                    Some(bundle) => cached.insert(td, std::sync::Arc::new(bundle)),
+                    None => cached.remove(&td),
+                };
             }
         }
 

@@ -4,15 +4,17 @@
 //! Readers take a consistent view through [`EntryCache::read`]; the follower task
 //! ([`EntryCache::follow`]) applies committed changes in sequence order and announces
 //! each batch on [`EntryCache::subscribe_updates`], which is what a push stream to
-//! agents listens to.
+//! agents listens to. Trust bundles (ours and federated ones) are cached beside the
+//! index, so a push stream never reads the datastore for them.
 
 mod follow;
 mod index;
 
+use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use lanyard_spiffe::{SpiffeId, TrustDomain};
-use lanyard_store::model::{EntryId, RegistrationEntry};
+use lanyard_store::model::{BundleRecord, EntryId, RegistrationEntry};
 use lanyard_store::{Snapshot, Store, StoreError};
 use tokio::sync::{broadcast, watch};
 
@@ -38,6 +40,9 @@ pub struct CacheUpdate {
     pub reloaded: bool,
 }
 
+/// Trust bundles by trust domain.
+type BundleMap = HashMap<TrustDomain, Arc<BundleRecord>>;
+
 /// A shared handle to the entry cache.
 #[derive(Clone)]
 pub struct EntryCache {
@@ -46,6 +51,7 @@ pub struct EntryCache {
 
 struct Inner {
     index: RwLock<EntryIndex>,
+    bundles: RwLock<BundleMap>,
     applied: watch::Sender<u64>,
     updates: broadcast::Sender<Arc<CacheUpdate>>,
 }
@@ -65,6 +71,7 @@ impl EntryCache {
         Self {
             inner: Arc::new(Inner {
                 index: RwLock::new(index),
+                bundles: RwLock::new(bundle_map(snapshot.bundles)),
                 applied: watch::channel(seq).0,
                 updates: broadcast::channel(UPDATE_CHANNEL_CAPACITY).0,
             }),
@@ -95,6 +102,16 @@ impl EntryCache {
         self.read().authorized_entries_for_agent(agent_id)
     }
 
+    /// The bundle of trust domain `td` as of the last applied change.
+    pub fn bundle(&self, td: &TrustDomain) -> Option<Arc<BundleRecord>> {
+        self.inner
+            .bundles
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(td)
+            .cloned()
+    }
+
     /// The last change-log sequence number applied to the cache.
     pub fn applied_seq(&self) -> u64 {
         *self.inner.applied.borrow()
@@ -117,6 +134,13 @@ impl EntryCache {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn write_bundles(&self) -> std::sync::RwLockWriteGuard<'_, BundleMap> {
+        self.inner
+            .bundles
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn publish(&self, update: CacheUpdate) {
         let count = self.read().entry_count();
         metrics::gauge!("lanyard_server_entries").set(count as f64);
@@ -124,6 +148,14 @@ impl EntryCache {
         // No subscriber is not an error: nobody is listening yet.
         let _ = self.inner.updates.send(Arc::new(update));
     }
+}
+
+/// The bundles of a full load, by trust domain.
+fn bundle_map(bundles: Vec<BundleRecord>) -> BundleMap {
+    bundles
+        .into_iter()
+        .map(|b| (b.trust_domain.clone(), Arc::new(b)))
+        .collect()
 }
 
 #[cfg(test)]

@@ -11,4 +11,5 @@ mod durability;
 mod entries;
 mod observability;
 mod postgres;
+mod push;
 mod svids;

@@ -1,0 +1,175 @@
+//! One `WatchAuthorized` stream: the first batch at once, then a batch for every
+//! applied cache update that changes what the agent holds, until the agent goes
+//! away, the server shuts down, or the agent is evicted or banned.
+//!
+//! The node is read from the datastore once, when the stream opens (so a node
+//! attested a moment ago is served before the cache has seen it); after that
+//! everything comes from the entry cache.
+
+use std::sync::Arc;
+
+use lanyard_proto::lanyard::agent::v1::WatchAuthorizedResponse;
+use lanyard_spiffe::{SelectorSet, SpiffeId};
+use lanyard_store::model::AttestedNode;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tonic::Status;
+
+use super::Resumable;
+use super::messages::batch_messages;
+use super::view::{Delta, View};
+use crate::api::{ApiError, Reason, ServerContext, denied_with_reason};
+
+pub(super) type Responses = mpsc::Sender<Result<WatchAuthorizedResponse, Status>>;
+
+/// Serves the stream of agent `agent_id` that asked from `since`.
+pub(super) async fn run(
+    ctx: Arc<ServerContext>,
+    resumable: Arc<Resumable>,
+    agent_id: SpiffeId,
+    since: u64,
+    responses: Responses,
+) {
+    let stream = Stream {
+        ctx,
+        resumable,
+        agent_id,
+        responses,
+    };
+    if let Err(status) = stream.serve(since).await {
+        tracing::debug!(agent_id = %stream.agent_id, code = ?status.code(), "push stream ended");
+        let _ = stream.responses.send(Err(status)).await;
+    }
+}
+
+struct Stream {
+    ctx: Arc<ServerContext>,
+    resumable: Arc<Resumable>,
+    agent_id: SpiffeId,
+    responses: Responses,
+}
+
+impl Stream {
+    async fn serve(&self, since: u64) -> Result<(), Status> {
+        // Subscribe before reading, so no change between the two is missed.
+        let mut updates = self.ctx.cache.subscribe_updates();
+        let node = self.node_from_store().await?;
+        let mut selectors = node.selectors.clone();
+
+        let held = self.resumable.resume(&self.agent_id, since);
+        let resumed = held.is_some();
+        let mut view = Arc::new(self.compute(&selectors));
+        let first = view.delta_from(held.as_deref());
+        self.send(&first, view.seq).await?;
+        self.resumable.remember(&self.agent_id, view.clone());
+        tracing::debug!(
+            agent_id = %self.agent_id,
+            since,
+            resumed,
+            entries = view.entries.len(),
+            "push stream open"
+        );
+
+        loop {
+            let update = tokio::select! {
+                () = self.responses.closed() => return Ok(()),
+                update = updates.recv() => update,
+            };
+            match update {
+                Ok(update) => {
+                    if !view.may_change(
+                        &update,
+                        &self.ctx.cache,
+                        &self.agent_id,
+                        &self.ctx.trust_domain,
+                    ) {
+                        continue;
+                    }
+                    if update.reloaded || update.nodes.contains(&self.agent_id) {
+                        selectors = self.node_from_cache()?;
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    // Rare: re-read the node from the datastore and compare everything.
+                    tracing::debug!(agent_id = %self.agent_id, missed, "push stream lagged");
+                    selectors = self.node_from_store().await?.selectors;
+                }
+                Err(RecvError::Closed) => {
+                    return Err(Status::unavailable("server is shutting down"));
+                }
+            }
+
+            let next = Arc::new(self.compute(&selectors));
+            let delta = next.delta_from(Some(&view));
+            view = next;
+            if delta.is_empty() {
+                continue;
+            }
+            self.send(&delta, view.seq).await?;
+            self.resumable.remember(&self.agent_id, view.clone());
+        }
+    }
+
+    fn compute(&self, selectors: &SelectorSet) -> View {
+        View::compute(
+            &self.ctx.cache,
+            &self.agent_id,
+            selectors,
+            &self.ctx.trust_domain,
+        )
+    }
+
+    /// The node as the datastore has it, if it may still be served.
+    async fn node_from_store(&self) -> Result<AttestedNode, Status> {
+        let node = self
+            .ctx
+            .store
+            .get_node(&self.agent_id)
+            .await
+            .map_err(|e| ApiError::internal("failed to fetch agent", &e))?;
+        match node {
+            Some(node) => self.refuse_banned(node),
+            None => Err(self.not_attested()),
+        }
+    }
+
+    /// The node's selectors as the cache has them, if it may still be served.
+    fn node_from_cache(&self) -> Result<SelectorSet, Status> {
+        let node = self.ctx.cache.read().node(&self.agent_id);
+        match node {
+            Some(node) => Ok(self.refuse_banned(node.as_ref().clone())?.selectors),
+            None => Err(self.not_attested()),
+        }
+    }
+
+    fn refuse_banned(&self, node: AttestedNode) -> Result<AttestedNode, Status> {
+        if node.banned {
+            self.resumable.forget(&self.agent_id);
+            tracing::info!(agent_id = %self.agent_id, "push stream of a banned agent ended");
+            return Err(denied_with_reason("agent is banned", Reason::AgentBanned));
+        }
+        Ok(node)
+    }
+
+    fn not_attested(&self) -> Status {
+        self.resumable.forget(&self.agent_id);
+        tracing::info!(agent_id = %self.agent_id, "push stream of an evicted agent ended");
+        denied_with_reason(
+            "agent is not attested or no longer valid",
+            Reason::AgentNotAttested,
+        )
+    }
+
+    async fn send(&self, delta: &Delta, sequence: u64) -> Result<(), Status> {
+        if delta.full && delta.bundle.is_none() {
+            return Err(Status::unavailable("trust bundle is not available yet"));
+        }
+        for message in batch_messages(delta, sequence) {
+            self.responses
+                .send(Ok(message))
+                .await
+                .map_err(|_| Status::cancelled("agent went away"))?;
+        }
+        Ok(())
+    }
+}
