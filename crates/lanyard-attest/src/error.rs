@@ -189,4 +189,17 @@ pub enum ConfigError {
     /// The configured join token is malformed.
     #[error("configured join token is invalid")]
     InvalidJoinToken(#[source] InvalidJoinToken),
+
+    /// A `tpm` attestor setting cannot be used.
+    #[error("tpm {setting} is invalid: {reason}")]
+    TpmSetting {
+        /// The setting.
+        setting: &'static str,
+        /// Why.
+        reason: String,
+    },
+
+    /// The `tpm` attestor's LDevID CA cannot be loaded or generated.
+    #[error("tpm ldevid ca cannot be loaded")]
+    LdevidCa(#[source] crate::tpm::TpmError),
 }

@@ -383,15 +383,44 @@ pub enum X509PopMode {
     Spiffe,
 }
 
-/// `NodeAttestor "tpm" { plugin_data { ... } }` (Lanyard's own attestor).
+/// `NodeAttestor "tpm" { plugin_data { ... } }` (Lanyard's own attestor; docs/tpm.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TpmAttestorConfig {
-    /// TPM manufacturer roots that EK certificates must chain to.
+    /// PEM bundles of TPM manufacturer CAs (roots and intermediates) that EK
+    /// certificates must chain to.
     pub endorsement_ca_paths: Vec<PathBuf>,
-    /// Directory of allowed EK public-key hashes, for TPMs without an EK certificate.
+    /// Directory whose file names are allowed EK hashes, for TPMs without an EK
+    /// certificate.
     pub ek_hash_path: Option<PathBuf>,
-    /// Lifetime of issued LDevID certificates (default 720h).
+    /// Allowed EK hashes (hex SHA-256 of the EK public key), inline.
+    pub ek_hashes: Vec<String>,
+    /// Where the LDevID CA comes from.
+    pub ldevid_ca: LdevidCaSource,
+    /// Lifetime of issued LDevID certificates (default 5 years).
     pub ldevid_ttl: Duration,
+    /// Agent ID path template (default `/{{ .PluginName }}/{{ .Xname }}`).
+    pub agent_path_template: Option<String>,
+    /// Redo the full TPM residency check at a re-attestation when the last one is
+    /// older than this; `None` never re-checks.
+    pub residency_check_period: Option<Duration>,
+}
+
+/// The CA that signs the `tpm` attestor's LDevID certificates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LdevidCaSource {
+    /// Operator-supplied PEM certificate and key (`ldevid_ca_cert_path`,
+    /// `ldevid_ca_key_path`); required when several servers share a datastore.
+    Files {
+        /// The CA certificate.
+        cert_path: PathBuf,
+        /// Its private key.
+        key_path: PathBuf,
+    },
+    /// Generated on first start and kept in this directory (`<data_dir>/tpm`).
+    Generated {
+        /// Where the key and certificate are kept.
+        dir: PathBuf,
+    },
 }
 
 /// `UpstreamAuthority "disk" { plugin_data { ... } }`.

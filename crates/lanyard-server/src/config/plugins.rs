@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 
 use super::file::Ignored;
 use super::{
-    DataStoreConfig, DatabaseType, KeyManagerConfig, NodeAttestorsConfig, PluginsConfig,
-    TpmAttestorConfig, UpstreamAuthorityConfig, X509PopConfig, X509PopMode,
+    DataStoreConfig, DatabaseType, KeyManagerConfig, LdevidCaSource, NodeAttestorsConfig,
+    PluginsConfig, TpmAttestorConfig, UpstreamAuthorityConfig, X509PopConfig, X509PopMode,
 };
 
 /// File names inside `data_dir` used by the embedded defaults.
@@ -23,7 +23,7 @@ pub const DEFAULT_SQLITE_FILE: &str = "datastore.sqlite3";
 pub const DEFAULT_KEYS_FILE: &str = "keys.json";
 
 const DEFAULT_SVID_PREFIX: &str = "/spire-exchange";
-const DEFAULT_LDEVID_TTL: Duration = Duration::from_hours(24 * 30);
+const DEFAULT_LDEVID_TTL: Duration = Duration::from_hours(5 * 365 * 24);
 
 /// Reads the plugins section of `doc` (absent: the embedded defaults under `data_dir`).
 pub(crate) fn load_plugins(
@@ -45,15 +45,13 @@ pub(crate) fn load_plugins(
             let Some(data) = plugin_data(doc, plugin, &path)? else {
                 continue;
             };
-            apply_plugin(
-                doc,
-                &mut plugins,
-                &mut seen,
+            let at = PluginAt {
                 type_entry,
                 plugin,
-                &data,
-                &path,
-            )?;
+                path: &path,
+                data_dir,
+            };
+            apply_plugin(doc, &mut plugins, &mut seen, &at, &data)?;
         }
     }
 
@@ -67,15 +65,28 @@ struct Seen {
     upstream_authority: Option<usize>,
 }
 
+/// Where a plugin block is: its type and name entries, its key path, and the
+/// server's `data_dir` (for plugins that keep state).
+struct PluginAt<'a> {
+    type_entry: &'a ConfigEntry,
+    plugin: &'a ConfigEntry,
+    path: &'a str,
+    data_dir: &'a Path,
+}
+
 fn apply_plugin(
     doc: &ConfigDocument,
     plugins: &mut PluginsConfig,
     seen: &mut Seen,
-    type_entry: &ConfigEntry,
-    plugin: &ConfigEntry,
+    at: &PluginAt<'_>,
     data: &PluginData,
-    path: &str,
 ) -> Result<(), ConfigError> {
+    let PluginAt {
+        type_entry,
+        plugin,
+        path,
+        data_dir,
+    } = *at;
     let kind = type_entry.key();
     let name = plugin.key();
     let line = plugin.line();
@@ -113,12 +124,8 @@ fn apply_plugin(
             plugins.node_attestors.x509pop = Some(x509pop(doc, data, path, line)?);
         }
         ("NodeAttestor", "tpm") => {
-            let tpm: TpmData = data.deserialize(doc, path)?;
-            plugins.node_attestors.tpm = Some(TpmAttestorConfig {
-                endorsement_ca_paths: tpm.endorsement_ca_path,
-                ek_hash_path: tpm.ek_hash_path,
-                ldevid_ttl: tpm.ldevid_ttl.unwrap_or(DEFAULT_LDEVID_TTL),
-            });
+            let raw: TpmData = data.deserialize(doc, path)?;
+            plugins.node_attestors.tpm = Some(tpm(doc, raw, data_dir, path, line)?);
         }
         ("UpstreamAuthority", "disk") => {
             only_one(&mut seen.upstream_authority)?;
@@ -255,6 +262,48 @@ fn x509pop(
             .svid_prefix
             .unwrap_or_else(|| DEFAULT_SVID_PREFIX.to_owned()),
         agent_path_template: raw.agent_path_template.filter(|t| !t.is_empty()),
+    })
+}
+
+fn tpm(
+    doc: &ConfigDocument,
+    raw: TpmData,
+    data_dir: &Path,
+    path: &str,
+    line: usize,
+) -> Result<TpmAttestorConfig, ConfigError> {
+    if raw.endorsement_ca_path.is_empty() && raw.ek_hash_path.is_none() && raw.ek_hashes.is_empty()
+    {
+        return Err(doc.invalid_value(
+            line,
+            &format!("{path}.plugin_data"),
+            "endorsement_ca_path, ek_hash_path or ek_hashes is required: no TPM could enroll",
+        ));
+    }
+    let ldevid_ca = match (raw.ldevid_ca_cert_path, raw.ldevid_ca_key_path) {
+        (Some(cert_path), Some(key_path)) => LdevidCaSource::Files {
+            cert_path,
+            key_path,
+        },
+        (None, None) => LdevidCaSource::Generated {
+            dir: data_dir.join("tpm"),
+        },
+        _ => {
+            return Err(doc.invalid_value(
+                line,
+                &format!("{path}.plugin_data"),
+                "set both ldevid_ca_cert_path and ldevid_ca_key_path, or neither",
+            ));
+        }
+    };
+    Ok(TpmAttestorConfig {
+        endorsement_ca_paths: raw.endorsement_ca_path,
+        ek_hash_path: raw.ek_hash_path,
+        ek_hashes: raw.ek_hashes,
+        ldevid_ca,
+        ldevid_ttl: raw.ldevid_ttl.unwrap_or(DEFAULT_LDEVID_TTL),
+        agent_path_template: raw.agent_path_template.filter(|t| !t.is_empty()),
+        residency_check_period: raw.residency_check_period,
     })
 }
 
@@ -400,7 +449,13 @@ struct TpmData {
     #[serde(default)]
     endorsement_ca_path: Vec<PathBuf>,
     ek_hash_path: Option<PathBuf>,
+    #[serde(default)]
+    ek_hashes: Vec<String>,
+    ldevid_ca_cert_path: Option<PathBuf>,
+    ldevid_ca_key_path: Option<PathBuf>,
     ldevid_ttl: Option<Duration>,
+    agent_path_template: Option<String>,
+    residency_check_period: Option<Duration>,
 }
 
 #[derive(Deserialize)]

@@ -7,6 +7,7 @@ mod enroll;
 mod identity;
 mod reattest;
 mod registry;
+mod settings;
 
 use std::fmt;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub use identity::{DEFAULT_AGENT_PATH_TEMPLATE, TEMPLATE_SCHEMA};
 pub use registry::{
     CompleteEnrollmentError, MemoryTpmRegistry, RegistryError, TpmEnrollment, TpmNodeRegistry,
 };
+pub use settings::load_ek_policy;
 
 /// Server settings of the `tpm` attestor (`NodeAttestor "tpm"` on the server).
 #[derive(Debug, Clone)]

@@ -1,20 +1,27 @@
 //! The node attestors the server runs, built from the `NodeAttestor` plugins of
-//! the configuration, and the datastore behind join token redemption.
+//! the configuration, and the datastore behind join token redemption and TPM
+//! enrollment.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use lanyard_attest::join_token::{JoinToken, JoinTokenRedeemer, JoinTokenServer, RedeemError};
+use lanyard_attest::tpm::ldevid::LdevidCa;
+use lanyard_attest::tpm::server::{
+    CompleteEnrollmentError, RegistryError, TpmEnrollment, TpmNodeRegistry, TpmServer,
+    TpmServerConfig, load_ek_policy,
+};
+use lanyard_attest::tpm::{NodeType, Xname};
 use lanyard_attest::x509pop::{self, X509PopServer, X509PopServerConfig};
 use lanyard_attest::{BoxFuture, ConfigError, ServerAttestors};
 use lanyard_spiffe::{SelectorSet, TrustDomain};
+use lanyard_store::model::TpmEnrollment as StoredEnrollment;
 use lanyard_store::{Store, StoreError};
 use time::OffsetDateTime;
 
-use crate::config::{NodeAttestorsConfig, X509PopMode};
+use crate::config::{LdevidCaSource, NodeAttestorsConfig, TpmAttestorConfig, X509PopMode};
 
-/// Builds the configured attestors. The `tpm` attestor is not served on the agent
-/// endpoint yet; its configuration is reported and skipped.
+/// Builds the configured attestors.
 pub fn build_attestors(
     trust_domain: &TrustDomain,
     config: &NodeAttestorsConfig,
@@ -22,7 +29,9 @@ pub fn build_attestors(
 ) -> Result<ServerAttestors, ConfigError> {
     let mut attestors = ServerAttestors::new();
     if config.join_token {
-        let redeemer = Arc::new(StoreRedeemer { store });
+        let redeemer = Arc::new(StoreRedeemer {
+            store: store.clone(),
+        });
         attestors.insert(Arc::new(JoinTokenServer::new(
             trust_domain.clone(),
             redeemer,
@@ -44,11 +53,53 @@ pub fn build_attestors(
             &settings,
         )?));
     }
-    if config.tpm.is_some() {
-        // TODO(#4): the tpm attestor needs its node registry and LDevID CA wired in.
-        tracing::warn!("the tpm node attestor is not served on the agent endpoint yet");
+    if let Some(tpm) = &config.tpm {
+        attestors.insert(Arc::new(tpm_attestor(trust_domain, tpm, store)?));
     }
     Ok(attestors)
+}
+
+/// The `tpm` attestor: EK trust from the manufacturer files, the LDevID CA, and
+/// enrollments kept in the datastore.
+fn tpm_attestor(
+    trust_domain: &TrustDomain,
+    config: &TpmAttestorConfig,
+    store: Arc<Store>,
+) -> Result<TpmServer, ConfigError> {
+    let mut settings = TpmServerConfig::new(trust_domain.clone());
+    settings.ek_policy = load_ek_policy(
+        &config.endorsement_ca_paths,
+        config.ek_hash_path.as_deref(),
+        &config.ek_hashes,
+    )?;
+    if let Some(template) = &config.agent_path_template {
+        settings =
+            settings
+                .with_agent_path_template(template)
+                .map_err(|err| ConfigError::TpmSetting {
+                    setting: "agent_path_template",
+                    reason: err.to_string(),
+                })?;
+    }
+    settings.ldevid_ttl = config.ldevid_ttl.as_std();
+    settings.residency_check_period = config.residency_check_period.map(|d| d.as_std());
+
+    let organization = trust_domain.as_str();
+    let ca = match &config.ldevid_ca {
+        LdevidCaSource::Files {
+            cert_path,
+            key_path,
+        } => LdevidCa::from_pem_files(cert_path, key_path, organization),
+        LdevidCaSource::Generated { dir } => std::fs::create_dir_all(dir)
+            .map_err(|e| lanyard_attest::tpm::TpmError::Issue(format!("{}: {e}", dir.display())))
+            .and_then(|()| LdevidCa::open_or_generate(dir, organization, SystemTime::now())),
+    }
+    .map_err(ConfigError::LdevidCa)?;
+    Ok(TpmServer::new(
+        settings,
+        ca,
+        Arc::new(StoreTpmRegistry { store }),
+    ))
 }
 
 /// Redeems join tokens with the store's atomic take.
@@ -75,4 +126,126 @@ impl JoinTokenRedeemer for StoreRedeemer {
             }
         })
     }
+}
+
+/// The `tpm` attestor's enrollments in the datastore (`tpm_enrollments`).
+struct StoreTpmRegistry {
+    store: Arc<Store>,
+}
+
+impl TpmNodeRegistry for StoreTpmRegistry {
+    fn peek_join_token<'a>(
+        &'a self,
+        token: &'a JoinToken,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<SelectorSet, RedeemError>> {
+        Box::pin(async move {
+            self.store
+                .peek_join_token(token.as_str(), OffsetDateTime::from(now))
+                .await
+                .map(|t| t.node_selectors)
+                .map_err(redeem_error)
+        })
+    }
+
+    fn enrollment_by_ek<'a>(
+        &'a self,
+        ek_sha256: &'a [u8; 32],
+    ) -> BoxFuture<'a, Result<Option<TpmEnrollment>, RegistryError>> {
+        Box::pin(async move {
+            let stored = self.store.get_tpm_enrollment_by_ek(ek_sha256).await?;
+            stored.map(from_stored).transpose()
+        })
+    }
+
+    fn enrollment_by_xname<'a>(
+        &'a self,
+        xname: &'a Xname,
+    ) -> BoxFuture<'a, Result<Option<TpmEnrollment>, RegistryError>> {
+        Box::pin(async move {
+            let stored = self
+                .store
+                .get_tpm_enrollment_by_xname(xname.as_str())
+                .await?;
+            stored.map(from_stored).transpose()
+        })
+    }
+
+    fn complete_enrollment<'a>(
+        &'a self,
+        token: &'a JoinToken,
+        enrollment: &'a TpmEnrollment,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<(), CompleteEnrollmentError>> {
+        Box::pin(async move {
+            let stored = StoredEnrollment {
+                ek_sha256: enrollment.ek_sha256.to_vec(),
+                xname: enrollment.xname.as_str().to_owned(),
+                node_type: enrollment.node_type.as_ref().map(|t| t.as_str().to_owned()),
+                ek_public: enrollment.ek_public.clone(),
+                ldevid_serial: enrollment.ldevid_serial.clone(),
+                node_selectors: enrollment.selectors.clone(),
+                enrolled_at: OffsetDateTime::from(enrollment.enrolled_at),
+                residency_checked_at: OffsetDateTime::from(enrollment.residency_checked_at),
+            };
+            match self
+                .store
+                .complete_tpm_enrollment(token.as_str(), &stored, OffsetDateTime::from(now))
+                .await
+            {
+                Ok(()) => Ok(()),
+                Err(StoreError::Conflict(_)) => Err(CompleteEnrollmentError::EkEnrolledElsewhere),
+                Err(err @ (StoreError::NotFound(_) | StoreError::Expired(_))) => {
+                    Err(CompleteEnrollmentError::Token(redeem_error(err)))
+                }
+                Err(err) => Err(CompleteEnrollmentError::Store(Box::new(err))),
+            }
+        })
+    }
+
+    fn record_residency_check<'a>(
+        &'a self,
+        ek_sha256: &'a [u8; 32],
+        at: SystemTime,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        Box::pin(async move {
+            self.store
+                .record_tpm_residency_check(ek_sha256, OffsetDateTime::from(at))
+                .await?;
+            Ok(())
+        })
+    }
+}
+
+fn redeem_error(err: StoreError) -> RedeemError {
+    match err {
+        StoreError::NotFound(_) => RedeemError::NotFound,
+        StoreError::Expired(_) => RedeemError::Expired,
+        other => RedeemError::Store(Box::new(other)),
+    }
+}
+
+/// A stored enrollment as the attestor sees it; a malformed row is a store error.
+fn from_stored(stored: StoredEnrollment) -> Result<TpmEnrollment, RegistryError> {
+    let ek_sha256: [u8; 32] = stored
+        .ek_sha256
+        .as_slice()
+        .try_into()
+        .map_err(|_| "tpm_enrollments.ek_sha256 is not 32 bytes")?;
+    let xname = Xname::parse(&stored.xname).map_err(|_| "tpm_enrollments.xname is invalid")?;
+    let node_type = stored
+        .node_type
+        .map(|t| NodeType::parse(&t))
+        .transpose()
+        .map_err(|_| "tpm_enrollments.node_type is invalid")?;
+    Ok(TpmEnrollment {
+        ek_sha256,
+        xname,
+        node_type,
+        ek_public: stored.ek_public,
+        ldevid_serial: stored.ldevid_serial,
+        selectors: stored.node_selectors,
+        enrolled_at: stored.enrolled_at.into(),
+        residency_checked_at: stored.residency_checked_at.into(),
+    })
 }
