@@ -152,8 +152,14 @@ pub async fn run_agent(config: AgentConfig, shutdown: CancellationToken) -> Resu
     }
 }
 
-/// The node attestor: a configured join token wins (as in SPIRE), else the plugin.
+/// The node attestor: a configured join token wins (as in SPIRE), else the plugin;
+/// the `tpm` plugin takes the token for its enrollment.
 fn node_attestor(config: &AgentConfig) -> Result<Arc<dyn AgentAttestor>, AgentError> {
+    if let NodeAttestorConfig::Tpm(tpm) = &config.plugins.node_attestor {
+        let token = config.join_token.as_ref().map(|t| t.expose_secret());
+        return crate::node::tpm_attestor::tpm_attestor(tpm, &config.data_dir, token)
+            .map_err(AgentError::Attestor);
+    }
     if let Some(token) = &config.join_token {
         let token = AttestJoinToken::new(token.expose_secret())
             .map_err(|err| AgentError::Attestor(AttestConfigError::InvalidJoinToken(err)))?;

@@ -19,8 +19,8 @@ use lanyard_spiffe::TrustDomain;
 
 pub use types::{
     BundleFormat, HealthChecksConfig, JoinToken, KeyManagerConfig, NodeAttestorConfig,
-    PluginsConfig, PrometheusConfig, SdsConfig, SystemdAttestorConfig, TrustBundleSource,
-    UnixAttestorConfig, WorkloadSizeLimit, X509PopAttestorConfig,
+    PluginsConfig, PrometheusConfig, SdsConfig, SystemdAttestorConfig, TpmAttestorConfig,
+    TrustBundleSource, UnixAttestorConfig, WorkloadSizeLimit, X509PopAttestorConfig,
 };
 
 use file::{AgentSection, FileConfig};

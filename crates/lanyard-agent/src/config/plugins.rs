@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 
 use super::file::Ignored;
 use super::{
-    KeyManagerConfig, NodeAttestorConfig, PluginsConfig, SystemdAttestorConfig, UnixAttestorConfig,
-    WorkloadSizeLimit, X509PopAttestorConfig,
+    KeyManagerConfig, NodeAttestorConfig, PluginsConfig, SystemdAttestorConfig, TpmAttestorConfig,
+    UnixAttestorConfig, WorkloadSizeLimit, X509PopAttestorConfig,
 };
 
 /// Reads the plugins section of `doc`; when it is absent, the defaults are a join token
@@ -53,6 +53,11 @@ pub(crate) fn load_plugins(
                 ("NodeAttestor", "x509pop") => {
                     let raw: X509PopData = data.deserialize(doc, &path)?;
                     let config = x509pop(doc, raw, line, &path)?;
+                    only_one(doc, &mut node_attestor, config, line, &path)?;
+                }
+                ("NodeAttestor", "tpm") => {
+                    let raw: TpmData = data.deserialize(doc, &path)?;
+                    let config = tpm(doc, raw, line, &path)?;
                     only_one(doc, &mut node_attestor, config, line, &path)?;
                 }
                 ("KeyManager", "disk") => {
@@ -165,6 +170,38 @@ fn x509pop(
     }))
 }
 
+/// The TPM the agent uses unless `tcti` says otherwise: the kernel resource manager.
+const DEFAULT_TCTI: &str = "device:/dev/tpmrm0";
+
+fn tpm(
+    doc: &ConfigDocument,
+    raw: TpmData,
+    line: usize,
+    path: &str,
+) -> Result<NodeAttestorConfig, ConfigError> {
+    let rsa_keys = match raw.key_algorithm.as_deref().unwrap_or("ecc") {
+        "ecc" | "ecc_p256" | "p256" => false,
+        "rsa" | "rsa_2048" | "rsa2048" => true,
+        other => {
+            return Err(doc.invalid_value(
+                line,
+                &format!("{path}.plugin_data.key_algorithm"),
+                format!("unknown key algorithm {other:?} (use ecc or rsa)"),
+            ));
+        }
+    };
+    let tcti = raw
+        .tcti
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_TCTI.to_owned());
+    Ok(NodeAttestorConfig::Tpm(TpmAttestorConfig {
+        tcti,
+        xname: raw.xname.filter(|x| !x.is_empty()),
+        node_type: raw.node_type.filter(|t| !t.is_empty()),
+        rsa_keys,
+    }))
+}
+
 fn unsupported(
     doc: &ConfigDocument,
     kind: &str,
@@ -173,7 +210,7 @@ fn unsupported(
     line: usize,
 ) -> ConfigError {
     let supported = match kind {
-        "NodeAttestor" => "join_token, x509pop",
+        "NodeAttestor" => "join_token, x509pop, tpm",
         "KeyManager" => "disk, memory",
         "WorkloadAttestor" => "unix, systemd",
         "SVIDStore" => {
@@ -296,6 +333,14 @@ struct X509PopData {
     certificate_path: Option<PathBuf>,
     intermediates_path: Option<PathBuf>,
     spiffe_endpoint_socket: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TpmData {
+    tcti: Option<String>,
+    xname: Option<String>,
+    node_type: Option<String>,
+    key_algorithm: Option<String>,
 }
 
 #[derive(Deserialize)]

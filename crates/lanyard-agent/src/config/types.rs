@@ -104,6 +104,9 @@ pub enum NodeAttestorConfig {
     JoinToken,
     /// `x509pop`: proof of possession of a key certified by an existing PKI.
     X509Pop(X509PopAttestorConfig),
+    /// `tpm`: TPM enrollment with a join token, then re-attestation with the
+    /// LDevID kept in `<data_dir>/tpm` (needs the `tpm` cargo feature).
+    Tpm(TpmAttestorConfig),
 }
 
 impl NodeAttestorConfig {
@@ -112,6 +115,7 @@ impl NodeAttestorConfig {
         match self {
             Self::JoinToken => "join_token",
             Self::X509Pop(_) => "x509pop",
+            Self::Tpm(_) => "tpm",
         }
     }
 }
@@ -125,6 +129,19 @@ pub struct X509PopAttestorConfig {
     pub certificate_path: PathBuf,
     /// PEM intermediates sent along with the certificate.
     pub intermediates_path: Option<PathBuf>,
+}
+
+/// `NodeAttestor "tpm"` agent settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TpmAttestorConfig {
+    /// How to reach the TPM (default `device:/dev/tpmrm0`).
+    pub tcti: String,
+    /// The xname this node expects to be enrolled as (checked against the token).
+    pub xname: Option<String>,
+    /// The node type this node expects (checked against the token).
+    pub node_type: Option<String>,
+    /// Use RSA-2048 AK and LDevID keys instead of ECC P-256 (`key_algorithm = "rsa"`).
+    pub rsa_keys: bool,
 }
 
 /// Where the agent's own private key is kept (`KeyManager "<name>"`).

@@ -36,6 +36,9 @@ pub enum ConnectionError {
     /// The agent key cannot be used for TLS.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The server could not be reached (only for eagerly opened channels).
+    #[error("cannot connect to the server")]
+    Connect(#[source] io::Error),
 }
 
 /// How the agent authenticates the server.
@@ -126,6 +129,51 @@ pub fn connect_lazy(
         }
     });
     Ok(endpoint.connect_with_connector_lazy(connector))
+}
+
+/// The RFC 8446 exporter label of the attestation session binding; the server
+/// derives the same value from its side of the TLS session.
+const SESSION_BINDING_LABEL: &[u8] = b"EXPORTER-lanyard-attestation";
+
+/// A channel over ONE TLS connection opened now, and that connection's session
+/// binding (a 32-byte exporter value), for attestors that bind their proofs to the
+/// TLS session. The channel does not reconnect: a proof made for this session is
+/// worthless on another.
+pub async fn connect_bound(
+    address: &ServerAddress,
+    tls: Arc<ClientConfig>,
+) -> Result<(Channel, [u8; 32]), ConnectionError> {
+    let tcp = TcpStream::connect((address.host.as_str(), address.port))
+        .await
+        .map_err(ConnectionError::Connect)?;
+    tcp.set_nodelay(true).map_err(ConnectionError::Connect)?;
+    let stream = TlsConnector::from(tls)
+        .connect(server_name(&address.host), tcp)
+        .await
+        .map_err(ConnectionError::Connect)?;
+    let binding = stream
+        .get_ref()
+        .1
+        .export_keying_material([0_u8; 32], SESSION_BINDING_LABEL, None)
+        .map_err(ConnectionError::Tls)?;
+
+    let slot = Arc::new(std::sync::Mutex::new(Some(stream)));
+    let connector = service_fn(move |_: Uri| {
+        let taken = slot.lock().ok().and_then(|mut s| s.take());
+        async move {
+            taken.map(TokioIo::new).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    "the bound connection is closed",
+                )
+            })
+        }
+    });
+    let channel = Endpoint::from_static("http://lanyard-server")
+        .connect_with_connector(connector)
+        .await
+        .map_err(|e| ConnectionError::Connect(io::Error::other(e)))?;
+    Ok((channel, binding))
 }
 
 /// The TLS server name: the configured host when it is a valid DNS name or IP address.

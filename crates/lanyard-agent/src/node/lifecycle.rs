@@ -14,7 +14,7 @@ use tonic::transport::Channel;
 
 use super::bootstrap::{BootstrapError, bootstrap_bundle};
 use super::connection::{
-    ConnectionError, ServerAddress, ServerTrust, client_tls_config, connect_lazy,
+    ConnectionError, ServerAddress, ServerTrust, client_tls_config, connect_bound, connect_lazy,
 };
 use super::identity::AgentSvid;
 use super::rotation::{Backoff, random_jitter, renewal_time};
@@ -242,13 +242,9 @@ impl Node {
             let key = PrivateKey::generate(AGENT_KEY_TYPE)?;
             let channel = self.channel.borrow().clone();
             let result = if self.identity.reattestable {
-                server_api::attest_agent(
-                    channel,
-                    Arc::clone(&self.settings.attestor),
-                    key.csr_der()?,
-                )
-                .await
-                .map(|issued| (issued.chain, issued.reattestable))
+                self.reattest(key.csr_der()?)
+                    .await
+                    .map(|issued| (issued.chain, issued.reattestable))
             } else {
                 server_api::renew_agent(channel, key.csr_der()?)
                     .await
@@ -288,6 +284,29 @@ impl Node {
                 () = tokio::time::sleep(backoff.next_delay()) => {}
             }
         }
+    }
+
+    /// Attests again over a fresh mTLS connection whose session binding the
+    /// attestor may bind its proof to.
+    async fn reattest(&self, csr: Vec<u8>) -> Result<server_api::IssuedAgentSvid, CallError> {
+        let trust = ServerTrust::Verified(self.keeper.anchors.clone());
+        let identity = &self.identity;
+        let tls = client_tls_config(
+            &trust,
+            &self.server_id,
+            Some((&identity.chain, &identity.key)),
+        )
+        .map_err(|err| CallError::Status(tonic::Status::internal(err.to_string())))?;
+        let (channel, binding) = connect_bound(&self.settings.server, tls)
+            .await
+            .map_err(|err| CallError::Status(tonic::Status::unavailable(err.to_string())))?;
+        server_api::attest_agent_bound(
+            channel,
+            Some(binding),
+            Arc::clone(&self.settings.attestor),
+            csr,
+        )
+        .await
     }
 
     /// The server no longer accepts the agent: attest again when possible, else give up.
@@ -437,10 +456,15 @@ async fn attest_once(
         ServerTrust::Verified(keeper.anchors.clone())
     };
     let tls = client_tls_config(&trust, server_id, None).map_err(|e| fatal(e.into()))?;
-    let channel = connect_lazy(&settings.server, tls).map_err(|e| fatal(e.into()))?;
+    let (channel, binding) = match connect_bound(&settings.server, tls).await {
+        Ok(bound) => bound,
+        Err(ConnectionError::Connect(err)) => return Err(AttemptError::Retry(err.to_string())),
+        Err(err) => return Err(fatal(err.into())),
+    };
 
-    let issued = match server_api::attest_agent(
+    let issued = match server_api::attest_agent_bound(
         channel.clone(),
+        Some(binding),
         Arc::clone(&settings.attestor),
         csr,
     )

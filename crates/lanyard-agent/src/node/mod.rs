@@ -10,6 +10,7 @@ pub mod rotation;
 pub mod server_api;
 pub mod status;
 pub mod storage;
+pub mod tpm_attestor;
 pub mod verifier;
 
 pub use lifecycle::{AGENT_KEY_TYPE, BundleKeeper, Node, NodeError, NodeSettings};

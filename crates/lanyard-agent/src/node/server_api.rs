@@ -61,7 +61,19 @@ pub async fn attest_agent(
     attestor: Arc<dyn AgentAttestor>,
     csr: Vec<u8>,
 ) -> Result<IssuedAgentSvid, CallError> {
-    let mut session = blocking(move || attestor.begin()).await?;
+    attest_agent_bound(channel, None, attestor, csr).await
+}
+
+/// [`attest_agent`] over a channel of one TLS session whose exporter value is
+/// `session_binding`, so attestors can bind their proofs to it.
+pub async fn attest_agent_bound(
+    channel: Channel,
+    session_binding: Option<[u8; 32]>,
+    attestor: Arc<dyn AgentAttestor>,
+    csr: Vec<u8>,
+) -> Result<IssuedAgentSvid, CallError> {
+    let mut session =
+        blocking(move || attestor.begin_with_session_binding(session_binding)).await?;
     let (tx, rx) = mpsc::channel(2);
     let params = attest_agent_request::Params {
         data: Some(session.attestation_data()),
