@@ -138,11 +138,12 @@ pub async fn serve(
         }
     }));
     tasks.spawn(named("maintenance", {
-        let (store, retention, stop) = (
-            store.clone(),
-            config.experimental.prune_events_older_than.as_std(),
-            shutdown.clone(),
-        );
+        let retention = maintenance::Retention {
+            changes: config.experimental.prune_events_older_than.as_std(),
+            expired_nodes: config.prune_attested_nodes_expired_for.map(|d| d.as_std()),
+            include_tofu_nodes: config.prune_tofu_nodes,
+        };
+        let (store, stop) = (store.clone(), shutdown.clone());
         async move {
             maintenance::run(store, retention, stop).await;
             anyhow::Ok(())

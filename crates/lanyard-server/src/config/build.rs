@@ -114,6 +114,7 @@ pub(crate) fn embedded_default(trust_domain: TrustDomain, data_dir: &Path) -> Se
             signing: true,
         },
         prune_attested_nodes_expired_for: None,
+        prune_tofu_nodes: false,
         federation: FederationConfig::default(),
         experimental: ExperimentalConfig::default(),
         plugins: PluginsConfig::embedded_default(data_dir),
@@ -168,6 +169,7 @@ pub(crate) fn from_document(
     config.prune_attested_nodes_expired_for = server
         .prune_attested_nodes_expired_for
         .filter(|d| !d.is_zero());
+    config.prune_tofu_nodes = server.prune_tofu_nodes.unwrap_or(false);
 
     if let Some(federation) = &server.federation {
         config.federation = federation_config(&check, federation)?;

@@ -70,7 +70,7 @@ pub(crate) struct ServerSection {
     pub(crate) wit_key_type: Ignored,
     pub(crate) proxy_protocol_trusted_cidrs: Ignored,
     pub(crate) prune_attested_nodes_batch_size: Ignored,
-    pub(crate) prune_tofu_nodes: Ignored,
+    pub(crate) prune_tofu_nodes: Option<bool>,
     pub(crate) max_attested_node_info_staleness: Ignored,
 }
 
@@ -261,7 +261,6 @@ pub(crate) fn ignored_server_keys(section: &ServerSection) -> Vec<&'static str> 
             "prune_attested_nodes_batch_size",
             &section.prune_attested_nodes_batch_size,
         ),
-        ("prune_tofu_nodes", &section.prune_tofu_nodes),
         (
             "max_attested_node_info_staleness",
             &section.max_attested_node_info_staleness,

@@ -24,7 +24,7 @@
 //!   `telemetry` and `plugin_data` (SPIRE skips some of these). SPIRE keys Lanyard does not
 //!   act on are accepted and reported in [`ServerConfig::warnings`]: `log_source_location`,
 //!   `profiling_*`, `use_legacy_downstream_x509_ca_ttl`, `wit_issuer`, `wit_key_type`,
-//!   `proxy_protocol_trusted_cidrs`, `prune_attested_nodes_batch_size`, `prune_tofu_nodes`,
+//!   `proxy_protocol_trusted_cidrs`, `prune_attested_nodes_batch_size`,
 //!   `max_attested_node_info_staleness`, `experimental.named_pipe_name`,
 //!   `experimental.feature_flags`, `experimental.agent_spiffe_id_as_selector` and the
 //!   telemetry sinks other than `Prometheus`;
@@ -96,6 +96,9 @@ pub struct ServerConfig {
     pub ratelimit: RateLimitConfig,
     /// Prune attested nodes whose SVID expired this long ago (off when `None`).
     pub prune_attested_nodes_expired_for: Option<Duration>,
+    /// Whether that pruning also removes nodes that cannot attest again
+    /// (join tokens): `prune_tofu_nodes`.
+    pub prune_tofu_nodes: bool,
     /// Federation (parsed and kept; not acted on yet).
     pub federation: FederationConfig,
     /// Entry cache tuning.
