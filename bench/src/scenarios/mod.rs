@@ -89,6 +89,31 @@ pub async fn attest_fleet(
         .collect()
 }
 
+/// Syncs until the agent sees `expected` entries (the server's entry cache follows its
+/// datastore asynchronously, so entries created just before may be missing at first);
+/// returns their IDs and the number of syncs it took.
+pub async fn sync_until(
+    channel: &Channel,
+    expected: usize,
+    deadline: Instant,
+) -> anyhow::Result<(Vec<String>, u32)> {
+    let mut syncs = 0;
+    loop {
+        let outcome = client::sync_entries(channel.clone()).await?;
+        syncs += 1;
+        let ids = client::synced_entry_ids(&outcome);
+        if ids.len() >= expected {
+            return Ok((ids, syncs));
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the agent saw {} of {expected} entries at the deadline",
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// `count` agent keys with CSRs, made on the blocking pool in a few large chunks.
 pub async fn generate_keys(count: usize) -> anyhow::Result<Vec<AgentKeys>> {
     let chunk = count.div_ceil(4).max(1);

@@ -118,23 +118,12 @@ pub async fn run(harness: &Harness, args: &S2Args) -> anyhow::Result<ScenarioRep
         .ok_or_else(|| anyhow::anyhow!("no agent attested"))?;
     // The entry cache follows the datastore asynchronously: wait until the agent sees
     // every entry (that wait is a propagation figure), then time a sync from nothing.
-    let deadline = visible + harness.deadline;
-    let mut warmups = 0_u32;
-    loop {
-        let seen = crate::client::sync_entries(node.channel.clone())
-            .await?
-            .received;
-        warmups += 1;
-        if seen == args.agent_entries {
-            break;
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the agent saw {seen} of {} entries at the deadline",
-            args.agent_entries
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let (_, warmups) = super::sync_until(
+        &node.channel,
+        args.agent_entries,
+        visible + harness.deadline,
+    )
+    .await?;
     report.figure(
         "all the agent's entries visible to its sync after the last create",
         visible.elapsed().as_secs_f64(),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::{AttestedNode, Harness, attest_fleet, generate_csrs, summarize_errors};
+use super::{AttestedNode, Harness, attest_fleet, generate_csrs, summarize_errors, sync_until};
 use crate::client;
 use crate::procstat;
 use crate::report::{LatencyRow, ScenarioReport, ThroughputRow};
@@ -73,9 +73,10 @@ pub async fn run(harness: &Harness, args: &S4Args) -> anyhow::Result<ScenarioRep
         server.create_entries(entries, 1000, 2).await?;
         let nodes = attest_fleet(&target, tokens, 16).await?;
         let mut fleet = Vec::with_capacity(nodes.len());
+        let deadline = Instant::now() + harness.deadline;
         for node in nodes {
-            let synced = client::sync_entries(node.channel.clone()).await?;
-            fleet.push((node, Arc::new(client::synced_entry_ids(&synced))));
+            let (ids, _) = sync_until(&node.channel, args.batch.max(1), deadline).await?;
+            fleet.push((node, Arc::new(ids)));
         }
 
         let label = format!("{cores} server core{}", if cores == 1 { "" } else { "s" });
