@@ -253,8 +253,13 @@ fn config_text(
 }
 
 /// A minimal HTTP/1.1 GET; returns the status code and the body.
+///
+/// The HTTP listeners start beside the admin socket, not before it, so the
+/// port is waited for first.
 fn http_get(port: u16, path: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    lanyard_testkit::wait_for_tcp(address, START_TIMEOUT).unwrap();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
