@@ -4,6 +4,8 @@
 //! node) are created through the admin API; each node then fetches a JWT-SVID for its
 //! entry. Measured: time from t0 until each node holds its JWT-SVID.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
@@ -70,14 +72,16 @@ pub async fn run(harness: &Harness, args: &S5Args) -> anyhow::Result<ScenarioRep
     let server_before = server.sample()?;
     let client_before = procstat::sample(None)?;
     let (t0_tx, t0_rx) = tokio::sync::watch::channel(None::<Instant>);
+    let retries = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = nodes
         .iter()
         .map(|node| {
             let node = node.clone();
             let t0 = t0_rx.clone();
+            let retries = Arc::clone(&retries);
             let deadline = Instant::now() + interval + harness.deadline;
             tokio::spawn(async move {
-                let work = wait_and_fetch(node, mode, interval, t0);
+                let work = wait_and_fetch(node, mode, interval, t0, retries);
                 tokio::time::timeout_at(deadline.into(), work)
                     .await
                     .unwrap_or_else(|_| Err("no jwt-svid before the deadline".to_owned()))
@@ -112,6 +116,7 @@ pub async fn run(harness: &Harness, args: &S5Args) -> anyhow::Result<ScenarioRep
         (client_before, procstat::sample(None)?),
     );
     report.errors = errors.len() as u64;
+    report.retries = retries.load(Ordering::Relaxed);
     let last = held.iter().max().copied().unwrap_or_default();
     report.figure(
         "entries created (t0 -> last BatchCreateEntry answer)",
@@ -149,9 +154,10 @@ async fn wait_and_fetch(
     mode: SyncMode,
     interval: Duration,
     mut t0: tokio::sync::watch::Receiver<Option<Instant>>,
+    retries: Arc<AtomicU64>,
 ) -> Result<Duration, String> {
     let entry_id = match mode {
-        SyncMode::Push => watch_for_entry(&node.channel).await?,
+        SyncMode::Push => watch_for_entry(&node.channel, &retries).await?,
         SyncMode::Auto | SyncMode::Poll => poll_for_entry(&node.channel, interval).await?,
     };
     client::new_jwt(node.channel.clone(), &entry_id, "storage")
@@ -179,20 +185,33 @@ async fn poll_for_entry(channel: &Channel, interval: Duration) -> Result<String,
     }
 }
 
-async fn watch_for_entry(channel: &Channel) -> Result<String, String> {
+/// Watches the push stream until an entry arrives; a stream that fails is opened
+/// again at once, as the agent does (counted in `retries`).
+async fn watch_for_entry(channel: &Channel, retries: &AtomicU64) -> Result<String, String> {
+    loop {
+        match watch_once(channel).await {
+            Ok(id) => return Ok(id),
+            Err(status) if client::is_transient(&status) => {
+                retries.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(status) => return Err(format!("watch: {:?} {}", status.code(), status.message())),
+        }
+    }
+}
+
+async fn watch_once(channel: &Channel) -> Result<String, tonic::Status> {
     let mut client =
         AgentSyncClient::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE_SIZE);
     let mut stream = client
         .watch_authorized(WatchAuthorizedRequest { since_sequence: 0 })
-        .await
-        .map_err(|s| format!("watch: {:?} {}", s.code(), s.message()))?
+        .await?
         .into_inner();
     loop {
         let message = stream
             .message()
-            .await
-            .map_err(|s| format!("watch: {:?} {}", s.code(), s.message()))?
-            .ok_or_else(|| "watch: stream ended".to_owned())?;
+            .await?
+            .ok_or_else(|| tonic::Status::unavailable("the server ended the stream"))?;
         if let Some(entry) = message.upserted_entries.into_iter().next() {
             return Ok(entry.id);
         }
