@@ -43,7 +43,7 @@ async fn tpm_nodes_enroll_reattest_and_serve_workloads() {
     let token = server.token(NODE_A, "compute").await;
     let parent = format!("/spire/agent/tpm/{NODE_A}");
     server.entry(&parent, "/workload/on-a").await;
-    let agent = AgentProcess::start(&server, "a", &tpm_a.tcti(), Some(&token));
+    let mut agent = AgentProcess::start(&server, "a", &tpm_a.tcti(), Some(&token));
     agent
         .wait_for_svid(
             "spiffe://example.org/workload/on-a",
@@ -70,7 +70,7 @@ async fn tpm_nodes_enroll_reattest_and_serve_workloads() {
     // Restart without a token (memory key manager: the agent must attest again).
     let data_dir = agent.stop();
     server.evict(&parent).await;
-    let agent = AgentProcess::restart(&server, "a", data_dir, &tpm_a.tcti());
+    let mut agent = AgentProcess::restart(&server, "a", data_dir, &tpm_a.tcti());
     agent
         .wait_for_svid(
             "spiffe://example.org/workload/on-a",
@@ -86,7 +86,7 @@ async fn tpm_nodes_enroll_reattest_and_serve_workloads() {
     let token_b = server.token(NODE_B, "storage").await;
     let parent_b = format!("/spire/agent/tpm/{NODE_B}");
     server.entry(&parent_b, "/workload/on-b").await;
-    let agent_b = AgentProcess::start(&server, "b", &tpm_b.tcti(), Some(&token_b));
+    let mut agent_b = AgentProcess::start(&server, "b", &tpm_b.tcti(), Some(&token_b));
     agent_b
         .wait_for_svid(
             "spiffe://example.org/workload/on-b",

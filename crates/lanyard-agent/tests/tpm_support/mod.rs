@@ -1,5 +1,16 @@
 //! A Lanyard server with the `tpm` attestor in this process, and the agent binary
 //! configured for `NodeAttestor "tpm"`, for the TPM end-to-end tests.
+//!
+//! The server's log (this process's tracing, at debug) and every agent's log are
+//! files in the test directory; when the test fails they are all printed, so a
+//! rare failure can be read after the fact.
+//!
+//! The agent binary is a private copy taken when the server starts, checked to be
+//! a build with the `tpm` feature. Cargo re-links the shared
+//! `target/<profile>/lanyard-agent` whenever the crate is built with another
+//! feature set (`cargo test -p lanyard-agent` without `--all-features`), so a
+//! build running next to the test could otherwise swap in an agent that refuses
+//! `NodeAttestor "tpm"` halfway through.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -33,6 +44,7 @@ const TD: &str = "example.org";
 /// The server, its admin channel and its datastore.
 pub(crate) struct TpmServer {
     pub(crate) dir: ShortTempDir,
+    agent_binary: PathBuf,
     admin: Channel,
     agent_port: u16,
     store: Store,
@@ -51,6 +63,8 @@ impl TpmServer {
     /// Serves join_token and tpm (trusting the swtpm manufacturer's CA).
     pub(crate) async fn start() -> Self {
         let dir = ShortTempDir::new().unwrap();
+        log_to(&dir.join("server.log"));
+        let agent_binary = private_tpm_agent_binary(&dir);
         let manufacturer = TpmManufacturer::shared();
         std::fs::write(dir.join("ek-root.pem"), manufacturer.root_pem().unwrap()).unwrap();
         std::fs::write(
@@ -89,6 +103,7 @@ impl TpmServer {
 
         let server = Self {
             dir,
+            agent_binary,
             admin,
             agent_port,
             store,
@@ -185,9 +200,9 @@ impl TpmServer {
             .unwrap();
     }
 
-    pub(crate) async fn stop(self) {
+    pub(crate) async fn stop(mut self) {
         self.shutdown.cancel();
-        self.task.await.unwrap().unwrap();
+        (&mut self.task).await.unwrap().unwrap();
     }
 
     async fn write_bundle(&self) {
@@ -209,10 +224,78 @@ impl TpmServer {
     }
 }
 
+impl Drop for TpmServer {
+    /// On a failing test, prints the server's and every agent's log.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            print_logs(self.dir.path());
+        }
+    }
+}
+
+/// A copy of the agent binary cargo built for this test, in `dir`.
+///
+/// # Panics
+///
+/// When the binary was built without the `tpm` feature (it does not link
+/// libtss2): the shared binary was re-linked by another build since this test
+/// was built.
+fn private_tpm_agent_binary(dir: &ShortTempDir) -> PathBuf {
+    let shared = Path::new(env!("CARGO_BIN_EXE_lanyard-agent"));
+    let copy = dir.join("lanyard-agent");
+    std::fs::copy(shared, &copy).unwrap();
+    let image = std::fs::read(&copy).unwrap();
+    assert!(
+        image.windows(TSS_LIBRARY.len()).any(|w| w == TSS_LIBRARY),
+        "{} does not link libtss2: it was built without the tpm feature, most likely \
+         re-linked by a concurrent cargo build of lanyard-agent with other features; \
+         run this test again with --all-features when no such build is running",
+        shared.display()
+    );
+    copy
+}
+
+/// The ESAPI library every `tpm`-feature agent links (tss-esapi).
+const TSS_LIBRARY: &[u8] = b"libtss2-esys";
+
+/// Sends this process's tracing (the in-process server and attestation clients)
+/// to `path`. One test per binary, so one global subscriber.
+fn log_to(path: &Path) {
+    let file = std::fs::File::create(path).unwrap();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "debug,sqlx=warn,h2=info,hyper=info,tower=info,rustls=info",
+        ))
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .finish();
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// Prints the `agent<n>.log` files (in start order) and `server.log` in `dir`.
+fn print_logs(dir: &Path) {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    logs.sort();
+    for log in logs {
+        eprintln!(
+            "===== {} =====\n{}",
+            log.file_name().unwrap_or_default().to_string_lossy(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+}
+
 /// The `lanyard-agent` binary with `NodeAttestor "tpm"` and an in-memory agent key,
 /// so every start attests.
 pub(crate) struct AgentProcess {
     child: ChildGuard,
+    binary: PathBuf,
     data_dir: PathBuf,
     socket: PathBuf,
     log: PathBuf,
@@ -249,7 +332,7 @@ impl AgentProcess {
         std::fs::write(&conf, text).unwrap();
         let log = server.dir.join(format!("agent{n}.log"));
         let file = std::fs::File::create(&log).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_lanyard-agent"));
+        let mut command = Command::new(&server.agent_binary);
         command.arg("run").arg("-config").arg(&conf);
         if let Some(token) = token {
             command.arg("-joinToken").arg(token);
@@ -261,6 +344,7 @@ impl AgentProcess {
             .stderr(file);
         Self {
             child: ChildGuard::spawn(&mut command).unwrap(),
+            binary: server.agent_binary.clone(),
             data_dir,
             socket,
             log,
@@ -277,13 +361,22 @@ impl AgentProcess {
         self.data_dir
     }
 
-    /// Waits until the Workload API serves an SVID for `spiffe_id`.
-    pub(crate) async fn wait_for_svid(&self, spiffe_id: &str, within: Duration) {
+    /// Waits until the Workload API serves an SVID for `spiffe_id`; fails at once
+    /// when the agent exits first.
+    pub(crate) async fn wait_for_svid(&mut self, spiffe_id: &str, within: Duration) {
         let started = Instant::now();
         loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "the agent exited ({status}) before serving an svid for {spiffe_id} \
+                     (agent log {}; all logs follow)",
+                    self.log.display()
+                );
+            }
             let socket = self.socket.clone();
+            let binary = self.binary.clone();
             let out = tokio::task::spawn_blocking(move || {
-                let output = Command::new(env!("CARGO_BIN_EXE_lanyard-agent"))
+                let output = Command::new(&binary)
                     .args(["api", "fetch", "x509", "-socketPath"])
                     .arg(&socket)
                     .output()
@@ -300,8 +393,8 @@ impl AgentProcess {
             }
             assert!(
                 started.elapsed() < within,
-                "no svid for {spiffe_id} within {within:?}; agent log:\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
+                "no svid for {spiffe_id} within {within:?} (agent log {}; all logs follow)",
+                self.log.display()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
