@@ -194,12 +194,16 @@ impl ConfigDocument {
                 builder.body(&body, 1)?
             }
             ConfigFormat::Json => {
-                let lines = Lines::new(text, Vec::new());
+                // An HCL expression parser reads the JSON: it takes no whitespace
+                // around the value, which every editor and `jq` leave.
+                let value = text.trim();
+                let skipped = text.len() - text.trim_start().len();
+                let lines = Lines::skipping(text, skipped);
                 let builder = TreeBuilder {
                     lines: &lines,
                     source_name,
                 };
-                let expr = hcl_edit::parser::parse_expr(text)
+                let expr = hcl_edit::parser::parse_expr(value)
                     .map_err(|err| syntax_error(&lines, source_name, &err))?;
                 let root = builder.expr(&expr)?;
                 if root.entries().is_none() {

@@ -269,6 +269,25 @@ fn json_has_the_same_shape_and_lines() {
 }
 
 #[test]
+fn json_with_surrounding_whitespace_is_read() {
+    for text in [
+        "{\"server\": {\"trust_domain\": \"x.test\"}}\n",
+        "{\n  \"server\": {\n    \"trust_domain\": \"x.test\"\n  }\n}\n\n",
+        "\n  {\"server\": {\"trust_domain\": \"x.test\"}}  \r\n",
+    ] {
+        assert_eq!(ConfigFormat::detect(None, text), ConfigFormat::Json);
+        let doc = ConfigDocument::parse(text, ConfigFormat::Json, "server.json")
+            .unwrap_or_else(|err| panic!("{text:?}: {err}"));
+        assert!(doc.root().entries().is_some(), "{text:?}");
+    }
+
+    let misspelled = "\n\n{\n  \"server\": {\n    \"trust_domian\": \"x.test\"\n  }\n}\n";
+    let doc = ConfigDocument::parse(misspelled, ConfigFormat::Json, "server.json").expect("valid");
+    let err = doc.deserialize::<File>().expect_err("unknown key");
+    assert!(err.to_string().starts_with("server.json:5:"), "{err}");
+}
+
+#[test]
 fn json_must_be_an_object() {
     let err = ConfigDocument::parse("[1]", ConfigFormat::Json, "x.json").expect_err("array");
     assert!(err.to_string().contains("must be an object"), "{err}");

@@ -127,6 +127,7 @@ impl ConfigEntry {
 pub(crate) struct Lines {
     starts: Vec<usize>,
     inserted: Vec<usize>,
+    skipped: usize,
 }
 
 impl Lines {
@@ -135,7 +136,19 @@ impl Lines {
         let starts = std::iter::once(0)
             .chain(original.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
-        Self { starts, inserted }
+        Self {
+            starts,
+            inserted,
+            skipped: 0,
+        }
+    }
+
+    /// Lines of `original` when only `original[skipped..]` is parsed.
+    pub(crate) fn skipping(original: &str, skipped: usize) -> Self {
+        Self {
+            skipped,
+            ..Self::new(original, Vec::new())
+        }
     }
 
     pub(crate) fn line_of(&self, span: Option<Range<usize>>) -> usize {
@@ -145,7 +158,7 @@ impl Lines {
 
     /// Line and column (both 1-based) of an offset in the parsed text.
     pub(crate) fn line_and_column(&self, parsed_offset: usize) -> (usize, usize) {
-        let offset = original_offset(&self.inserted, parsed_offset);
+        let offset = original_offset(&self.inserted, parsed_offset) + self.skipped;
         let index = match self.starts.binary_search(&offset) {
             Ok(index) => index,
             Err(index) => index.saturating_sub(1),
