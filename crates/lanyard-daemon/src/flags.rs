@@ -2,9 +2,11 @@
 //!
 //! SPIRE's CLIs use Go's `flag` package: long flags take a single dash (`-socketPath`,
 //! `-spiffeID x`, `-flag=value`, a bare `-admin` for booleans). clap only understands
-//! `--long`, so [`normalize_go_style_args`] rewrites argv before clap sees it. Only words
-//! that name a long flag of the command being parsed are rewritten, so values such as `-1`,
-//! a lone `-` (stdin) or an unknown `-word` reach clap untouched.
+//! `--long`, so [`normalize_go_style_args`] rewrites argv before clap sees it. Every
+//! single-dash word longer than one letter becomes a long flag, known or not, so a
+//! misspelled `-spiffeId` reaches clap as `--spiffeId` and its error names the whole word
+//! with a "similar argument" tip. Negative numbers (`-1`), a lone `-` (stdin) and the
+//! values of flags that take one are left alone.
 
 use std::ffi::OsString;
 
@@ -74,7 +76,11 @@ where
                 }
                 continue;
             }
-            out.push(arg);
+            if dashes == 1 && !is_negative_number(body) {
+                out.push(OsString::from(format!("-{word}")));
+            } else {
+                out.push(arg);
+            }
             continue;
         }
 
@@ -128,6 +134,12 @@ fn rewrite_flag(flag: &Arg, name: &str, value: Option<&str>) -> Rewritten {
         words,
         expects_value: false,
     }
+}
+
+/// True for the body of `-1`, `-2.5` or `-.5`: a value, never a flag name.
+fn is_negative_number(body: &str) -> bool {
+    let digits = body.strip_prefix('.').unwrap_or(body);
+    digits.starts_with(|c: char| c.is_ascii_digit())
 }
 
 fn find_long_flag<'a>(command: &'a Command, name: &str) -> Option<&'a Arg> {
@@ -246,9 +258,9 @@ mod tests {
     }
 
     #[test]
-    fn flags_of_other_subcommands_are_not_rewritten() {
+    fn flags_of_other_subcommands_are_left_for_clap_to_refuse() {
         let out = normalize(&["bin", "run", "-spiffeID", "x"]);
-        assert_eq!(out, ["bin", "run", "-spiffeID", "x"]);
+        assert_eq!(out, ["bin", "run", "--spiffeID", "x"]);
     }
 
     #[test]
@@ -262,6 +274,47 @@ mod tests {
             ["bin", "run", "--config"],
             "a missing value is left to clap"
         );
+    }
+
+    #[test]
+    fn unknown_single_dash_words_become_long_flags() {
+        let out = normalize(&["bin", "entry", "create", "-spiffeId", "x", "-selectr=a"]);
+        assert_eq!(
+            out,
+            ["bin", "entry", "create", "--spiffeId", "x", "--selectr=a"]
+        );
+
+        let out = normalize(&["bin", "run", "-confg", "x"]);
+        assert_eq!(out, ["bin", "run", "--confg", "x"]);
+
+        let out = normalize(&["bin", "run", "--confg", "x"]);
+        assert_eq!(out, ["bin", "run", "--confg", "x"], "already long");
+    }
+
+    #[test]
+    fn negative_numbers_are_not_flags() {
+        let out = normalize(&["bin", "run", "-1", "-25", "-2.5", "-.5"]);
+        assert_eq!(out, ["bin", "run", "-1", "-25", "-2.5", "-.5"]);
+    }
+
+    #[test]
+    fn misspelled_flag_error_names_the_whole_word() {
+        let command = tree();
+        for (args, named) in [
+            (
+                &["bin", "entry", "create", "-spiffeId", "x"][..],
+                "--spiffeId",
+            ),
+            (&["bin", "run", "-confg", "x"][..], "--confg"),
+        ] {
+            let err = command
+                .clone()
+                .try_get_matches_from(normalize(args))
+                .expect_err("misspelled flag");
+            let text = err.to_string();
+            assert!(text.contains(&format!("'{named}'")), "{text}");
+            assert!(text.contains("similar argument"), "{text}");
+        }
     }
 
     #[test]

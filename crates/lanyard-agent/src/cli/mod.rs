@@ -132,6 +132,18 @@ mod tests {
     }
 
     #[test]
+    fn misspelled_single_dash_flags_are_named_whole() {
+        let args = lanyard_daemon::normalize_go_style_args(
+            &Cli::command(),
+            ["lanyard-agent", "run", "-jointoken", "tok"].map(OsString::from),
+        );
+        let err = Cli::try_parse_from(args).expect_err("misspelled flag");
+        let text = err.to_string();
+        assert!(text.contains("'--jointoken'"), "{text}");
+        assert!(text.contains("'--joinToken'"), "{text}");
+    }
+
+    #[test]
     fn healthcheck_defaults_to_the_public_socket() {
         let cli = parse(&["lanyard-agent", "healthcheck", "-shallow"]);
         let Command::Healthcheck(args) = cli.command else {

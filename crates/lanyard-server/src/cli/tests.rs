@@ -721,3 +721,29 @@ fn unknown_flags_and_commands_fail_to_parse() {
     assert!(Cli::parse_args(["lanyard-server", "bundle", "show", "-format", "der"]).is_err());
     assert!(Cli::parse_args(["lanyard-server", "localauthority", "x509", "activate"]).is_err());
 }
+
+#[test]
+fn misspelled_single_dash_flags_are_named_whole() {
+    for (args, named, similar) in [
+        (
+            &["entry", "create", "-spiffeId", "spiffe://td/w"][..],
+            "--spiffeId",
+            "--spiffeID",
+        ),
+        (&["run", "-confg", "server.conf"][..], "--confg", "--config"),
+        (
+            &["entry", "create", "-selectr", "unix:uid:0"][..],
+            "--selectr",
+            "--selector",
+        ),
+    ] {
+        let mut argv = vec!["lanyard-server"];
+        argv.extend_from_slice(args);
+        let Err(err) = Cli::parse_args(argv) else {
+            panic!("{args:?} parsed");
+        };
+        let text = err.to_string();
+        assert!(text.contains(&format!("'{named}'")), "{text}");
+        assert!(text.contains(&format!("'{similar}'")), "{text}");
+    }
+}
