@@ -484,3 +484,7 @@ impl ServerConfig {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[path = "tpm_tests.rs"]
+mod tpm_tests;
