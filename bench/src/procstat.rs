@@ -14,7 +14,8 @@ pub struct ProcSample {
     pub rss_bytes: u64,
     /// Peak resident set size (`VmHWM`), bytes.
     pub peak_rss_bytes: u64,
-    /// Voluntary context switches so far.
+    /// Voluntary context switches so far, summed over all threads (each is a wake-up
+    /// after the thread went to sleep).
     pub voluntary_switches: u64,
 }
 
@@ -27,8 +28,20 @@ pub fn sample(pid: Option<u32>) -> anyhow::Result<ProcSample> {
         cpu: cpu_from_stat(&stat)?,
         rss_bytes: status_kib(&status, "VmRSS:").unwrap_or(0) * 1024,
         peak_rss_bytes: status_kib(&status, "VmHWM:").unwrap_or(0) * 1024,
-        voluntary_switches: status_kib(&status, "voluntary_ctxt_switches:").unwrap_or(0),
+        voluntary_switches: voluntary_switches(&base),
     })
+}
+
+/// Voluntary context switches of every thread under `base` (`/proc/<pid>`).
+fn voluntary_switches(base: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("{base}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .filter_map(|status| status_kib(&status, "voluntary_ctxt_switches:"))
+        .sum()
 }
 
 /// User plus system time from a `/proc/<pid>/stat` line (fields 14 and 15, counted
@@ -76,5 +89,7 @@ mod tests {
     fn own_process_has_memory_and_switches() {
         let own = sample(None).unwrap();
         assert!(own.rss_bytes > 0 && own.peak_rss_bytes >= own.rss_bytes);
+        std::thread::sleep(Duration::from_millis(1));
+        assert!(sample(None).unwrap().voluntary_switches > 0);
     }
 }
