@@ -103,7 +103,13 @@ pub fn proto_bytes(bytes: &[u8]) -> Value {
 /// The one-line message for a failed CLI command: `Error: ` and the error with its causes,
 /// joined by `: `, newlines flattened.
 pub fn error_line(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = format!("Error: {err}");
+    format!("Error: {}", error_chain(err))
+}
+
+/// The error and its causes, joined by `: ` (a cause already at the end of the text is
+/// not repeated), newlines flattened.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
         let text = cause.to_string();
@@ -113,6 +119,26 @@ pub fn error_line(err: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     line.replace('\n', " ")
+}
+
+/// Whether a write failed because the reader closed the pipe (`| head`): the reader's
+/// choice, not a failure worth a message.
+pub fn is_closed_pipe(err: &std::io::Error) -> bool {
+    err.kind() == std::io::ErrorKind::BrokenPipe
+}
+
+/// Writes a daemon's or command's last line (`Error: ...`) to stderr.
+///
+/// Unlike `eprintln!`, it does not panic when stderr is a closed pipe (`2>&1 | head`),
+/// which would turn the exit status into 101.
+pub fn print_error_line(line: &str) {
+    write_error_line(&mut std::io::stderr().lock(), line);
+}
+
+/// Writes `line` and a newline to `out`. A failure (a closed pipe, a full disk) is
+/// ignored: this is the last thing the program says and there is nowhere else to say it.
+pub fn write_error_line(out: &mut dyn std::io::Write, line: &str) {
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 /// A gRPC status in words: what kind of failure, then the server's message.
@@ -197,6 +223,27 @@ mod tests {
     fn error_line_is_one_line_with_causes() {
         let err = Outer(std::io::Error::other("broken\npipe"));
         assert_eq!(error_line(&err), "Error: cannot fetch entries: broken pipe");
+    }
+
+    #[test]
+    fn error_line_is_written_to_a_closed_pipe_without_panicking() {
+        use std::io::Write as _;
+
+        let (reader, mut writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let err = writeln!(writer, "x").expect_err("the pipe is closed");
+        assert!(is_closed_pipe(&err), "{err}");
+        write_error_line(&mut writer, "Error: still quiet");
+    }
+
+    #[test]
+    fn error_line_reaches_an_open_pipe() {
+        let (mut reader, mut writer) = std::io::pipe().expect("pipe");
+        write_error_line(&mut writer, "Error: one line");
+        drop(writer);
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut reader, &mut text).expect("read");
+        assert_eq!(text, "Error: one line\n");
     }
 
     #[test]

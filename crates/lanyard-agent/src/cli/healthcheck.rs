@@ -44,7 +44,9 @@ pub(super) fn healthcheck(args: &HealthcheckArgs) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("Error: cannot start the runtime: {err}");
+            lanyard_daemon::output::print_error_line(&format!(
+                "Error: cannot start the runtime: {err}"
+            ));
             return ExitCode::FAILURE;
         }
     };
@@ -55,9 +57,11 @@ pub(super) fn healthcheck(args: &HealthcheckArgs) -> ExitCode {
         }
         Err(err) => {
             if args.verbose {
-                eprintln!("Failed to check health: {err}");
+                lanyard_daemon::output::print_error_line(&format!("Failed to check health: {err}"));
             }
-            eprintln!("Agent is unhealthy: unable to determine health");
+            lanyard_daemon::output::print_error_line(
+                "Agent is unhealthy: unable to determine health",
+            );
             ExitCode::FAILURE
         }
     }

@@ -66,7 +66,9 @@ fn run_api(command: api::ApiCommand) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("Error: cannot start the runtime: {err}");
+            lanyard_daemon::output::print_error_line(&format!(
+                "Error: cannot start the runtime: {err}"
+            ));
             return ExitCode::FAILURE;
         }
     };
@@ -74,7 +76,7 @@ fn run_api(command: api::ApiCommand) -> ExitCode {
     match runtime.block_on(api::execute(command, &mut out)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("Error: {err}");
+            lanyard_daemon::output::print_error_line(&format!("Error: {err}"));
             ExitCode::FAILURE
         }
     }
@@ -141,6 +143,33 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("'--jointoken'"), "{text}");
         assert!(text.contains("'--joinToken'"), "{text}");
+    }
+
+    #[test]
+    fn the_last_error_line_carries_the_causes() {
+        use lanyard_attest::{AttestError, ConfigError};
+
+        use crate::agent::AgentError;
+        use crate::node::NodeError;
+        use crate::node::bootstrap::BootstrapError;
+
+        let err = AgentError::Node(NodeError::Attestor(AttestError::Config(
+            ConfigError::MissingJoinToken,
+        )));
+        assert_eq!(
+            lanyard_daemon::output::error_line(&err),
+            "Error: the node attestor failed: no join token: set join_token or \
+             join_token_file, or pass -joinToken"
+        );
+
+        let err = AgentError::Node(NodeError::Bootstrap(BootstrapError::Read {
+            path: "/nonexistent.pem".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        }));
+        assert_eq!(
+            lanyard_daemon::output::error_line(&err),
+            "Error: cannot read trust bundle /nonexistent.pem: entity not found"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use lanyard_daemon::logging::init_logging;
+use lanyard_daemon::output::{error_line, print_error_line};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{AgentConfig, ConfigOverrides, LoadedConfig};
@@ -93,7 +94,7 @@ pub(super) fn validate(args: &RunArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("Error: {err}");
+            print_error_line(&error_line(&err));
             ExitCode::FAILURE
         }
     }
@@ -105,12 +106,12 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
     let LoadedConfig { config, warnings } = match AgentConfig::load(&args.overrides()) {
         Ok(loaded) => loaded,
         Err(err) => {
-            eprintln!("Error: {err}");
+            print_error_line(&error_line(&err));
             return ExitCode::FAILURE;
         }
     };
     if let Err(err) = init_logging(&config.log) {
-        eprintln!("Error: {err}");
+        print_error_line(&error_line(&err));
         return ExitCode::FAILURE;
     }
     for warning in &warnings {
@@ -123,7 +124,7 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("Error: cannot start the runtime: {err}");
+            print_error_line(&format!("Error: cannot start the runtime: {err}"));
             return ExitCode::FAILURE;
         }
     };
@@ -143,7 +144,7 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
             }
             Err(err) => {
                 tracing::error!(error = %err, cause = ?std::error::Error::source(&err).map(ToString::to_string), "agent failed");
-                eprintln!("Error: {err}");
+                print_error_line(&error_line(&err));
                 ExitCode::FAILURE
             }
         }

@@ -32,7 +32,7 @@ impl CliError {
 impl From<std::io::Error> for CliError {
     fn from(err: std::io::Error) -> Self {
         // A closed pipe (`| head`) is the reader's choice, not a failure worth a message.
-        if err.kind() == std::io::ErrorKind::BrokenPipe {
+        if lanyard_daemon::output::is_closed_pipe(&err) {
             return Self(String::new());
         }
         Self(format!("cannot write output: {err}"))

@@ -114,7 +114,10 @@ pub fn main() -> ExitCode {
         Err(err) => {
             let _ = stdout.flush();
             if !err.0.is_empty() {
-                eprintln!("Error: {}", err.0.replace('\n', " "));
+                lanyard_daemon::output::print_error_line(&format!(
+                    "Error: {}",
+                    err.0.replace('\n', " ")
+                ));
             }
             ExitCode::FAILURE
         }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use lanyard_daemon::output::describe_status;
+use lanyard_daemon::output::{describe_status, error_chain};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -67,7 +67,7 @@ impl RunArgs {
 
     /// Loads and checks the configuration.
     pub fn load(&self) -> Result<ServerConfig, CliError> {
-        ServerConfig::load(&self.load_options()).map_err(|err| CliError(err.to_string()))
+        ServerConfig::load(&self.load_options()).map_err(|err| CliError(error_chain(&err)))
     }
 }
 

@@ -89,7 +89,7 @@ pub(super) async fn watch(args: &CommonArgs, out: &mut dyn Write) -> Result<(), 
             result = session => {
                 let err: Result<(), ApiError> = result;
                 if let Err(err) = err {
-                    eprintln!("Error: {err}");
+                    lanyard_daemon::output::print_error_line(&format!("Error: {err}"));
                 }
             }
         }
