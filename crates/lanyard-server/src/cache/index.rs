@@ -17,6 +17,7 @@ pub struct EntryIndex {
     server_id: SpiffeId,
     entries: HashMap<EntryId, Arc<RegistrationEntry>>,
     by_parent: HashMap<SpiffeId, BTreeSet<EntryId>>,
+    by_spiffe_id: HashMap<SpiffeId, BTreeSet<EntryId>>,
     by_selector: HashMap<Selector, BTreeSet<EntryId>>,
     aliases_by_selector: HashMap<Selector, BTreeSet<EntryId>>,
     nodes: HashMap<SpiffeId, Arc<AttestedNode>>,
@@ -29,6 +30,7 @@ impl EntryIndex {
             server_id,
             entries: HashMap::new(),
             by_parent: HashMap::new(),
+            by_spiffe_id: HashMap::new(),
             by_selector: HashMap::new(),
             aliases_by_selector: HashMap::new(),
             nodes: HashMap::new(),
@@ -151,6 +153,42 @@ impl EntryIndex {
         self.authorized_entries(agent_id, selectors)
     }
 
+    /// The entry `id` if agent `agent_id`, whose node has `node_selectors`, is
+    /// authorized for it: the same answer as looking it up in
+    /// [`Self::authorized_entries`], found by walking parent links up from the
+    /// entry instead of building the whole set.
+    pub fn authorized_entry(
+        &self,
+        agent_id: &SpiffeId,
+        node_selectors: &SelectorSet,
+        id: &EntryId,
+    ) -> Option<Arc<RegistrationEntry>> {
+        let entry = self.entries.get(id)?;
+        let aliases = self.node_aliases(node_selectors);
+        let roots: HashSet<&SpiffeId> = std::iter::once(agent_id)
+            .chain(aliases.iter().map(|a| &a.spec.spiffe_id))
+            .collect();
+
+        // An entry is authorized when its parent is a root or the SPIFFE ID of
+        // an authorized entry; walk up, visiting each parent ID once.
+        let mut visited: HashSet<&SpiffeId> = HashSet::new();
+        let mut queue: VecDeque<&SpiffeId> = VecDeque::from([&entry.spec.parent_id]);
+        while let Some(parent) = queue.pop_front() {
+            if roots.contains(parent) {
+                return Some(entry.clone());
+            }
+            if !visited.insert(parent) {
+                continue;
+            }
+            for above in self.by_spiffe_id.get(parent).into_iter().flatten() {
+                if let Some(above) = self.entries.get(above) {
+                    queue.push_back(&above.spec.parent_id);
+                }
+            }
+        }
+        None
+    }
+
     /// Inserts or replaces an entry.
     pub fn upsert_entry(&mut self, entry: RegistrationEntry) {
         self.remove_entry(&entry.id);
@@ -159,6 +197,10 @@ impl EntryIndex {
         let is_alias = entry.spec.parent_id == self.server_id;
         self.by_parent
             .entry(entry.spec.parent_id.clone())
+            .or_default()
+            .insert(id.clone());
+        self.by_spiffe_id
+            .entry(entry.spec.spiffe_id.clone())
             .or_default()
             .insert(id.clone());
         for selector in &entry.spec.selectors {
@@ -183,6 +225,7 @@ impl EntryIndex {
         };
 
         remove_posting(&mut self.by_parent, &old.spec.parent_id, id);
+        remove_posting(&mut self.by_spiffe_id, &old.spec.spiffe_id, id);
         for selector in &old.spec.selectors {
             remove_posting(&mut self.by_selector, selector, id);
             remove_posting(&mut self.aliases_by_selector, selector, id);

@@ -5,10 +5,13 @@
 //! ([`EntryCache::follow`]) applies committed changes in sequence order and announces
 //! each batch on [`EntryCache::subscribe_updates`], which is what a push stream to
 //! agents listens to. Trust bundles (ours and federated ones) are cached beside the
-//! index, so a push stream never reads the datastore for them.
+//! index, so a push stream never reads the datastore for them. Attested nodes are
+//! cached too, and the agent endpoint authenticates from them (the `nodes` module
+//! says when it must read the datastore instead).
 
 mod follow;
 mod index;
+mod nodes;
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
@@ -19,6 +22,7 @@ use lanyard_store::{Snapshot, Store, StoreError};
 use tokio::sync::{broadcast, watch};
 
 pub use index::EntryIndex;
+pub use nodes::NODE_READS_METRIC;
 
 /// How many update notices a slow subscriber may fall behind before it is told it
 /// lagged (and must re-read what it serves).
@@ -102,6 +106,17 @@ impl EntryCache {
         self.read().authorized_entries_for_agent(agent_id)
     }
 
+    /// The entry `id` if agent `agent_id` may serve it when its node has
+    /// `node_selectors` (without building the whole authorized set).
+    pub fn authorized_entry(
+        &self,
+        agent_id: &SpiffeId,
+        node_selectors: &lanyard_spiffe::SelectorSet,
+        id: &EntryId,
+    ) -> Option<Arc<RegistrationEntry>> {
+        self.read().authorized_entry(agent_id, node_selectors, id)
+    }
+
     /// The bundle of trust domain `td` as of the last applied change.
     pub fn bundle(&self, td: &TrustDomain) -> Option<Arc<BundleRecord>> {
         self.inner
@@ -158,5 +173,7 @@ fn bundle_map(bundles: Vec<BundleRecord>) -> BundleMap {
         .collect()
 }
 
+#[cfg(test)]
+mod agent_tests;
 #[cfg(test)]
 mod tests;

@@ -9,19 +9,24 @@ use time::OffsetDateTime;
 
 use super::{EntryCache, EntryIndex};
 
-const SERVER: &str = "spiffe://example.org/spire/server";
+pub(super) const SERVER: &str = "spiffe://example.org/spire/server";
 
-fn id(s: &str) -> SpiffeId {
+pub(super) fn id(s: &str) -> SpiffeId {
     SpiffeId::parse(s).expect("valid id")
 }
 
-fn selectors(list: &[&str]) -> SelectorSet {
+pub(super) fn selectors(list: &[&str]) -> SelectorSet {
     list.iter()
         .map(|s| Selector::parse(s).expect("valid selector"))
         .collect()
 }
 
-fn entry(entry_id: &str, spiffe_id: &str, parent_id: &str, sels: &[&str]) -> RegistrationEntry {
+pub(super) fn entry(
+    entry_id: &str,
+    spiffe_id: &str,
+    parent_id: &str,
+    sels: &[&str],
+) -> RegistrationEntry {
     RegistrationEntry {
         id: EntryId::parse(entry_id).expect("valid entry id"),
         revision_number: 0,
@@ -30,7 +35,7 @@ fn entry(entry_id: &str, spiffe_id: &str, parent_id: &str, sels: &[&str]) -> Reg
     }
 }
 
-fn node(agent_id: &str, sels: &[&str]) -> AttestedNode {
+pub(super) fn node(agent_id: &str, sels: &[&str]) -> AttestedNode {
     AttestedNode {
         spiffe_id: id(agent_id),
         attestation_type: "join_token".to_owned(),
@@ -238,7 +243,7 @@ fn removing_an_entry_drops_every_index_posting() {
     assert_eq!(index, empty);
 }
 
-async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
+pub(super) async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
     Store::open(&StoreConfig::sqlite_in(dir.path()))
         .await
         .expect("sqlite store opens")
@@ -250,10 +255,10 @@ async fn fresh_index(store: &Store) -> EntryIndex {
 }
 
 /// A small deterministic generator, so a failure can be replayed.
-struct Lcg(u64);
+pub(super) struct Lcg(pub(super) u64);
 
 impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)

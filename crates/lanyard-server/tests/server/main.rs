@@ -2,6 +2,7 @@
 //! generated gRPC clients: one test binary, one module per area.
 #![allow(clippy::unwrap_used, reason = "test code")]
 
+mod agent_cache;
 mod agent_calls;
 mod agents;
 mod attestation;

@@ -1,7 +1,10 @@
 //! Authenticating each request on the agent endpoint: the client certificate the
 //! handshake verified is checked again against the current bundle, and an agent
 //! SVID must belong to an attested node that is not banned and whose current (or
-//! just renewed) serial it carries. The result is the request's [`Caller`];
+//! just renewed) serial it carries. The node comes from the entry cache when the
+//! cache is current and admits the caller, else from the datastore (see
+//! `EntryCache::agent_node`), so bans and evictions answered by this server apply
+//! to the next request. The result is the request's [`Caller`];
 //! requests without a client certificate carry none.
 
 use std::collections::BTreeSet;
@@ -21,6 +24,7 @@ use x509_parser::prelude::FromDer as _;
 use super::conn::AgentConnInfo;
 use super::tls::TrustState;
 use crate::api::{Caller, Reason, denied_with_reason};
+use crate::cache::EntryCache;
 
 /// The path prefix of agent SPIFFE IDs.
 const AGENT_PATH_PREFIX: &str = "/spire/agent/";
@@ -29,6 +33,7 @@ const AGENT_PATH_PREFIX: &str = "/spire/agent/";
 #[derive(Clone)]
 pub(super) struct Authenticator {
     pub(super) store: Arc<Store>,
+    pub(super) cache: EntryCache,
     pub(super) trust: TrustState,
     pub(super) admin_ids: Arc<BTreeSet<SpiffeId>>,
 }
@@ -92,14 +97,22 @@ impl Authenticator {
     /// SPIRE's rule: the node must be attested and not banned, and the SVID must
     /// be its current one or the renewed one (which then becomes current).
     async fn check_agent(&self, id: &SpiffeId, serial: &str) -> Result<(), Refusal> {
-        let node = self.store.get_node(id).await.map_err(|error| {
-            tracing::error!(%error, "cannot read the attested node");
-            Refusal {
-                message: "",
-                reason: Reason::Unknown,
-                internal: true,
-            }
-        })?;
+        let admits = |node: &lanyard_store::model::AttestedNode| {
+            !node.banned
+                && (node.cert_serial == serial || node.new_cert_serial.as_deref() == Some(serial))
+        };
+        let node = self
+            .cache
+            .agent_node(&self.store, id, admits)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "cannot read the attested node");
+                Refusal {
+                    message: "",
+                    reason: Reason::Unknown,
+                    internal: true,
+                }
+            })?;
         let Some(node) = node else {
             tracing::info!(agent_id = %id, "refused an agent that is not attested");
             return Err(Refusal::denied(

@@ -97,6 +97,7 @@ impl AgentEndpoint {
             issued,
             auth: Authenticator {
                 store: ctx.store.clone(),
+                cache: ctx.cache.clone(),
                 trust,
                 admin_ids: Arc::new(admin_ids.iter().cloned().collect::<BTreeSet<_>>()),
             },

@@ -1,0 +1,121 @@
+//! The agent path's use of the cache: single-entry authorization and when a
+//! cached node may stand in for the datastore's.
+
+use std::collections::BTreeSet;
+
+use lanyard_store::model::{EntryId, NodeUpdate};
+
+use super::tests::{Lcg, SERVER, entry, id, node, selectors, sqlite_store};
+use super::{EntryCache, EntryIndex};
+
+const AGENT: &str = "spiffe://example.org/spire/agent/t/0";
+
+/// A random forest of entries over a few IDs: aliases, agent children, nested
+/// entries, shared SPIFFE IDs and parent cycles.
+fn random_index(seed: u64) -> EntryIndex {
+    let mut rng = Lcg(seed);
+    let mut entries = Vec::new();
+    for n in 0..60_u64 {
+        let path = format!("spiffe://example.org/w{}", rng.below(12));
+        let parent = match rng.below(4) {
+            0 => SERVER.to_owned(),
+            1 | 2 => format!("spiffe://example.org/w{}", rng.below(12)),
+            _ => format!("spiffe://example.org/spire/agent/t/{}", rng.below(3)),
+        };
+        let node_selector = format!("node:k:{}", rng.below(3));
+        entries.push(entry(&format!("e{n}"), &path, &parent, &[&node_selector]));
+    }
+    EntryIndex::from_records(id(SERVER), entries, [])
+}
+
+#[test]
+fn single_entry_authorization_agrees_with_the_authorized_set() {
+    let node_selector_sets = [vec![], vec!["node:k:0"], vec!["node:k:1", "node:k:2"]];
+    let mut checked = 0;
+    for seed in 1..=20 {
+        let index = random_index(seed);
+        for agent in 0..3 {
+            let agent_id = id(&format!("spiffe://example.org/spire/agent/t/{agent}"));
+            for sels in &node_selector_sets {
+                let sels = selectors(sels);
+                let set: BTreeSet<String> = index
+                    .authorized_entries(&agent_id, &sels)
+                    .iter()
+                    .map(|e| e.id.as_str().to_owned())
+                    .collect();
+                for n in 0..60 {
+                    let entry_id = EntryId::parse(&format!("e{n}")).expect("valid");
+                    let single = index.authorized_entry(&agent_id, &sels, &entry_id);
+                    assert_eq!(
+                        single.is_some(),
+                        set.contains(entry_id.as_str()),
+                        "seed {seed} agent {agent} entry {entry_id}"
+                    );
+                    checked += usize::from(single.is_some());
+                }
+                let missing = EntryId::parse("missing").expect("valid");
+                assert!(index.authorized_entry(&agent_id, &sels, &missing).is_none());
+            }
+        }
+    }
+    assert!(
+        checked > 100,
+        "the random forests authorize too little: {checked}"
+    );
+}
+
+#[tokio::test]
+async fn a_cached_node_is_used_only_when_the_cache_is_current() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = sqlite_store(&dir).await;
+    store
+        .create_node(&node(AGENT, &["node:k:0"]))
+        .await
+        .expect("node created");
+    let cache = EntryCache::load(&store, id(SERVER))
+        .await
+        .expect("cache loads");
+    let cached = cache.current_node(&store, &id(AGENT)).expect("cached");
+    assert!(!cached.banned);
+
+    // A commit the cache has not applied hides the cached record...
+    store.ban_node(&id(AGENT)).await.expect("banned");
+    assert!(cache.current_node(&store, &id(AGENT)).is_none());
+    let read = cache
+        .agent_node(&store, &id(AGENT), |n| !n.banned)
+        .await
+        .expect("read")
+        .expect("present");
+    assert!(read.banned, "the datastore's record is served instead");
+
+    // ...until the cache has caught up.
+    cache.catch_up(&store).await.expect("caught up");
+    assert!(
+        cache
+            .current_node(&store, &id(AGENT))
+            .expect("cached")
+            .banned
+    );
+
+    // An eviction likewise; then a renewed serial is cached like any change.
+    store.delete_node(&id(AGENT)).await.expect("evicted");
+    assert!(cache.read().node(&id(AGENT)).is_some(), "not yet applied");
+    assert!(cache.current_node(&store, &id(AGENT)).is_none());
+    cache.catch_up(&store).await.expect("caught up");
+    assert!(cache.current_node(&store, &id(AGENT)).is_none());
+    store
+        .create_node(&node(AGENT, &[]))
+        .await
+        .expect("node created again");
+    let update = NodeUpdate {
+        new_cert_serial: Some(Some("2".to_owned())),
+        ..NodeUpdate::default()
+    };
+    store
+        .update_node(&id(AGENT), &update)
+        .await
+        .expect("renewed");
+    cache.catch_up(&store).await.expect("caught up");
+    let renewed = cache.current_node(&store, &id(AGENT)).expect("cached");
+    assert_eq!(renewed.new_cert_serial.as_deref(), Some("2"));
+}
