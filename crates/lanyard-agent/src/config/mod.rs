@@ -450,7 +450,8 @@ fn join_token(
     line_of: &dyn Fn(&str) -> usize,
 ) -> Result<Option<JoinToken>, ConfigError> {
     let read_file = |path: &Path, key: &str, line: usize| -> Result<JoinToken, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            what: "join token file",
             path: path.to_owned(),
             source,
         })?;

@@ -297,7 +297,8 @@ fn plugin_data(
             "set plugin_data or plugin_data_file, not both",
         )),
         (Some(file), None) => {
-            let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Read {
+            let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::ReadFile {
+                what: "plugin data file",
                 path: file.clone(),
                 source,
             })?;

@@ -450,6 +450,28 @@ fn join_token_file_is_read_and_trimmed() {
 }
 
 #[test]
+fn a_missing_join_token_file_is_named_as_such() {
+    let missing = "/nonexistent/tok";
+    let overrides = ConfigOverrides {
+        join_token_file: Some(missing.into()),
+        ..ConfigOverrides::default()
+    };
+    let err = load(&minimal("", ""), &overrides)
+        .expect_err("missing flag file")
+        .to_string();
+    assert!(
+        err.starts_with(&format!("cannot read join token file {missing}: ")),
+        "{err}"
+    );
+
+    let err = load_err(&minimal(&format!("  join_token_file = {missing:?}"), ""));
+    assert!(
+        err.starts_with(&format!("cannot read join token file {missing}: ")),
+        "{err}"
+    );
+}
+
+#[test]
 fn join_token_debug_is_redacted() {
     let token = JoinToken::new("super-secret").expect("non-empty");
     assert!(!format!("{token:?}").contains("super-secret"));

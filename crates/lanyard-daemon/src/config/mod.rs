@@ -63,6 +63,16 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A file that a key or flag names (a join token, plugin data) could not be read.
+    #[error("cannot read {what} {}: {source}", path.display())]
+    ReadFile {
+        /// What the file holds, such as `join token file`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The text is not valid HCL or JSON, or uses a construct that is not supported.
     #[error("{location}: {message}")]
     Syntax {
@@ -123,7 +133,7 @@ impl ConfigError {
     /// The location of the problem, when it is in the text.
     pub fn location(&self) -> Option<&Location> {
         match self {
-            Self::Read { .. } => None,
+            Self::Read { .. } | Self::ReadFile { .. } => None,
             Self::Syntax { location, .. }
             | Self::DuplicateKey { location, .. }
             | Self::UnknownKey { location, .. }
