@@ -53,6 +53,8 @@ enum Scenario {
     S2(scenarios::s2::S2Args),
     /// S5 job launch: entries created at t0, every node fetches a JWT-SVID.
     S5(scenarios::s5::S5Args),
+    /// S3 Workload API: many workloads on one real agent.
+    S3(scenarios::s3::S3Args),
     /// Agent idle cost: a real agent with its entries and no change for a while.
     Idle(scenarios::idle::IdleArgs),
 }
@@ -95,6 +97,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Scenario::S4(args) => scenarios::s4::run(&harness, args).await?,
         Scenario::S2(args) => scenarios::s2::run(&harness, args).await?,
         Scenario::S5(args) => scenarios::s5::run(&harness, args).await?,
+        Scenario::S3(args) => scenarios::s3::run(&harness, args).await?,
         Scenario::Idle(args) => scenarios::idle::run(&harness, args).await?,
     };
     let report = RunReport {

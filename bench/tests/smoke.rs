@@ -158,3 +158,21 @@ fn idle_agent_completes() {
     let rss = figures.iter().find(|f| f["name"] == "agent RSS").unwrap();
     assert!(rss["value"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn s3_workload_api_completes() {
+    let out = tempfile::tempdir().unwrap();
+    let json = run_scenario(
+        out.path(),
+        &[
+            "s3",
+            "--workloads",
+            "5",
+            "--agent-bin",
+            env!("CARGO_BIN_EXE_lanyard-bench-agent"),
+        ],
+    );
+    let rows = json["scenario"]["latencies"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r["count"] == 5), "{rows:?}");
+}

@@ -1,9 +1,11 @@
 //! The scenarios of the performance plan, one module each, and what they share: the
 //! server they start, and a fleet of attested simulated agents.
 
+pub mod agent_proc;
 pub mod idle;
 pub mod s1;
 pub mod s2;
+pub mod s3;
 pub mod s4;
 pub mod s5;
 
