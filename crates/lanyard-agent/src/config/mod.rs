@@ -537,3 +537,7 @@ fn prometheus(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[path = "tpm_tests.rs"]
+mod tpm_tests;
