@@ -6,7 +6,8 @@
 //! - [`Duration`] and the other typed values parsed at load time;
 //! - [`logging`]: `log_level`/`log_format`/`log_file` with a runtime level handle;
 //! - [`socket`]: Unix-socket listeners for the daemons and gRPC channels for the CLIs;
-//! - [`output`]: SPIRE-like `-output pretty|json` printing and one-line CLI errors.
+//! - [`output`]: SPIRE-like `-output pretty|json` printing and one-line CLI errors;
+//! - [`trust_domain`]: the forms a configured trust domain may take.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -15,6 +16,7 @@ pub mod flags;
 pub mod logging;
 pub mod output;
 pub mod socket;
+pub mod trust_domain;
 
 pub use config::{ConfigDocument, ConfigError, ConfigFormat};
 pub use duration::{Duration, DurationError};

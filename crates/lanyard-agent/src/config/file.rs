@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use lanyard_daemon::{Duration, LogFormat, LogLevel};
 use lanyard_spiffe::TrustDomain;
-use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
 
 /// A key accepted for compatibility and otherwise ignored.
 pub(crate) type Ignored = Option<IgnoredAny>;
@@ -30,6 +30,7 @@ pub(crate) struct FileConfig {
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct AgentSection {
+    #[serde(default, deserialize_with = "configured_trust_domain")]
     pub(crate) trust_domain: Option<TrustDomain>,
     pub(crate) server_address: Option<String>,
     pub(crate) server_port: Option<u16>,
@@ -196,4 +197,20 @@ fn set_names(candidates: &[(&'static str, &Ignored)]) -> Vec<&'static str> {
         .filter(|(_, value)| value.is_some())
         .map(|(name, _)| *name)
         .collect()
+}
+
+/// A trust domain as SPIRE takes it in a file or a flag: `example.org` or
+/// `spiffe://example.org`.
+pub(crate) fn parse_trust_domain(value: &str) -> Result<TrustDomain, String> {
+    lanyard_daemon::trust_domain::check_trust_domain_scheme(value)?;
+    TrustDomain::from_name_or_id(value).map_err(|err| err.to_string())
+}
+
+fn configured_trust_domain<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<TrustDomain>, D::Error> {
+    let value = String::deserialize(deserializer)?;
+    parse_trust_domain(&value)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }

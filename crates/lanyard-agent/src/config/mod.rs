@@ -161,7 +161,7 @@ impl AgentConfig {
         );
 
         let trust_domain = match &overrides.trust_domain {
-            Some(td) => TrustDomain::from_name_or_id(td).map_err(|err| {
+            Some(td) => file::parse_trust_domain(td).map_err(|err| {
                 doc.invalid_value(0, "-trustDomain", format!("invalid trust domain: {err}"))
             })?,
             None => agent

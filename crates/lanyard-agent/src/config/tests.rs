@@ -510,3 +510,31 @@ fn json_config_loads() {
     assert_eq!(config.plugins.key_manager, KeyManagerConfig::Memory);
     assert_eq!(config.plugins.unix_attestor, None);
 }
+
+#[test]
+fn trust_domain_may_be_a_spiffe_id_but_not_another_url() {
+    let with_domain = |td: &str| {
+        format!(
+            "agent {{\n  trust_domain = \"{td}\"\n  server_address = \"server\"\n  \
+             trust_bundle_path = \"/b.pem\"\n}}\n"
+        )
+    };
+    let config = load_ok(&with_domain("spiffe://x.test")).config;
+    assert_eq!(config.trust_domain.as_str(), "x.test");
+
+    let err = load_err(&with_domain("https://x.test"));
+    assert!(err.contains("https://"), "{err}");
+    assert!(!err.contains("port"), "{err}");
+
+    let overrides = ConfigOverrides {
+        trust_domain: Some("https://x.test".to_owned()),
+        ..ConfigOverrides::default()
+    };
+    let err = load(&with_domain("x.test"), &overrides)
+        .expect_err("https flag")
+        .to_string();
+    assert!(
+        err.contains("-trustDomain") && err.contains("https://"),
+        "{err}"
+    );
+}

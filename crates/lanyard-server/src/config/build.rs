@@ -11,6 +11,7 @@ use lanyard_spiffe::TrustDomain;
 use super::federation::federation_config;
 use super::file::{
     self, ExperimentalSection, FileConfig, HealthChecksSection, ServerSection, TelemetrySection,
+    parse_trust_domain,
 };
 use super::plugins::{find_folded, load_plugins};
 use super::{
@@ -134,7 +135,7 @@ pub(crate) fn from_document(
     let mut warnings = Vec::new();
 
     let trust_domain = match &overrides.trust_domain {
-        Some(td) => TrustDomain::from_name_or_id(td).map_err(|err| flag("trustDomain", err))?,
+        Some(td) => parse_trust_domain(td).map_err(|err| flag("trustDomain", err))?,
         None => server.trust_domain.clone().ok_or_else(|| {
             ServerConfigError::Missing(
                 "trust_domain is required: set it in the server block or pass -trustDomain"

@@ -676,3 +676,29 @@ fn load_reads_the_file_and_expands_env() {
     let err = ServerConfig::load(&without).expect_err("interpolation without -expandEnv");
     assert!(err.to_string().contains("-expandEnv"), "{err}");
 }
+
+#[test]
+fn trust_domain_may_be_a_spiffe_id_but_not_another_url() {
+    let text = "server {\n    trust_domain = \"spiffe://x.test\"\n    data_dir = \"/data\"\n}\n";
+    let config = parse(text).expect("spiffe:// trust domain loads");
+    assert_eq!(config.trust_domain.as_str(), "x.test");
+
+    let err = error_text(
+        "server {\n    trust_domain = \"https://x.test\"\n    data_dir = \"/data\"\n}\n",
+    );
+    assert!(err.contains("https://"), "{err}");
+    assert!(!err.contains("port"), "{err}");
+
+    let doc = ConfigDocument::parse(&minimal("", ""), ConfigFormat::Hcl, "s").expect("parses");
+    let overrides = ConfigOverrides {
+        trust_domain: Some("https://x.test".to_owned()),
+        ..ConfigOverrides::default()
+    };
+    let err = ServerConfig::from_document(&doc, &overrides)
+        .expect_err("https flag")
+        .to_string();
+    assert!(
+        err.contains("-trustDomain") && err.contains("https://"),
+        "{err}"
+    );
+}
