@@ -1,19 +1,25 @@
 //! The JSON files of `entry create|update -data` and `entry delete -data`, in SPIRE's
 //! formats: `{"entries": [{"spiffe_id": ..., "parent_id": ..., "selectors": [...]}]}` and
 //! `{"ids": [...]}`.
+//!
+//! Unknown keys are refused, naming the key: a misspelled `x509_svid_tll` or `admn` must
+//! not create an entry without the setting the file meant to give it.
 
 use lanyard_proto::spire::api::types::Entry;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 use super::common::{CliError, parse_spiffe_id};
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct EntriesFile {
     #[serde(default, alias = "Entries")]
     entries: Vec<EntryJson>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SelectorJson {
     #[serde(alias = "Type")]
     r#type: String,
@@ -23,6 +29,7 @@ struct SelectorJson {
 
 /// One entry as SPIRE's `common.RegistrationEntry` JSON writes it.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct EntryJson {
     #[serde(default)]
     selectors: Vec<SelectorJson>,
@@ -50,9 +57,16 @@ struct EntryJson {
     store_svid: bool,
     #[serde(default)]
     hint: String,
+    /// Written by SPIRE's exports; the server assigns its own.
+    #[serde(default, rename = "revision_number")]
+    _revision_number: Option<IgnoredAny>,
+    /// Written by SPIRE's exports; the server assigns its own.
+    #[serde(default, rename = "created_at")]
+    _created_at: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DeleteFile {
     #[serde(default)]
     ids: Vec<String>,

@@ -236,6 +236,52 @@ fn entry_data_files_use_spire_json() {
 }
 
 #[test]
+fn entry_data_files_refuse_unknown_keys() {
+    for (json, key) in [
+        (
+            &br#"{"entries": [{"spiffe_id": "spiffe://td/w", "parent_id": "spiffe://td/a",
+                "selectors": [{"type": "unix", "value": "uid:1"}], "x509_svid_tll": 60}]}"#[..],
+            "x509_svid_tll",
+        ),
+        (
+            br#"{"entries": [{"spiffe_id": "spiffe://td/w", "parent_id": "spiffe://td/a",
+                "selectors": [{"type": "unix", "value": "uid:1"}], "admn": true}]}"#,
+            "admn",
+        ),
+        (
+            br#"{"entries": [{"spiffe_id": "spiffe://td/w", "parent_id": "spiffe://td/a",
+                "selectors": [{"type": "unix", "vaule": "uid:1"}]}]}"#,
+            "vaule",
+        ),
+        (br#"{"entris": []}"#, "entris"),
+    ] {
+        let Err(err) = entry_data::parse_entries_json(json) else {
+            panic!("{key} accepted");
+        };
+        assert!(
+            err.0.contains(&format!("unknown field `{key}`")),
+            "{}",
+            err.0
+        );
+    }
+    let Err(err) = entry_data::parse_delete_json(br#"{"id": ["a"]}"#) else {
+        panic!("id accepted");
+    };
+    assert!(err.0.contains("unknown field `id`"), "{}", err.0);
+
+    // The aliases and the keys SPIRE's exports carry still load.
+    let json = br#"{"Entries": [{"id": "e1", "spiffe_id": "spiffe://td/w",
+        "parent_id": "spiffe://td/a", "ttl": 60, "expires_at": 5,
+        "selectors": [{"Type": "unix", "Value": "uid:1"}],
+        "revision_number": 3, "created_at": 1700000000}]}"#;
+    let entries = entry_data::parse_entries_json(json).expect("aliases load");
+    assert_eq!(entries[0].id, "e1");
+    assert_eq!(entries[0].x509_svid_ttl, 60);
+    assert_eq!(entries[0].expires_at, 5);
+    assert_eq!(entries[0].selectors[0].value, "uid:1");
+}
+
+#[test]
 fn entry_show_filters_build_the_request() {
     let Command::Entry(EntryCommand::Show(args)) = parse(&[
         "entry",
