@@ -23,6 +23,10 @@ pub struct S3Args {
     /// Concurrent workloads.
     #[arg(long, default_value_t = 1000)]
     pub workloads: usize,
+    /// Seconds of steady state after the burst: every workload fetches its JWT-SVID
+    /// once a second while a probe opens fresh X.509 streams one after another.
+    #[arg(long, default_value_t = 5.0)]
+    pub steady_seconds: f64,
     /// The lanyard-agent binary (default: next to the server binary).
     #[arg(long)]
     pub agent_bin: Option<std::path::PathBuf>,
@@ -33,8 +37,10 @@ struct Timings {
     x509_first: Duration,
     jwt_miss: Duration,
     jwt_hit: Duration,
-    /// Held so every stream stays open until all workloads are done.
+    /// Held so every stream stays open until the scenario ends.
     _stream: tonic::Streaming<lanyard_proto::workload::X509svidResponse>,
+    client: SpiffeWorkloadApiClient<Channel>,
+    audience: String,
 }
 
 /// Runs S3.
@@ -67,6 +73,9 @@ pub async fn run(harness: &Harness, args: &S3Args) -> anyhow::Result<ScenarioRep
             Err(error) => errors.push(error),
         }
     }
+    let (steady_jwt, steady_x509, steady_errors) =
+        steady_state(&agent.socket, &timings, args.steady_seconds).await;
+    errors.extend(steady_errors);
     let wall = started.elapsed();
     let agent_after = procstat::sample(Some(pid))?;
     report.set_costs(
@@ -86,6 +95,17 @@ pub async fn run(harness: &Harness, args: &S3Args) -> anyhow::Result<ScenarioRep
     report.latencies.push(LatencyRow::from_samples(
         "FetchJWTSVID, same audience again (hit)",
         timings.iter().map(|t| t.jwt_hit).collect(),
+    ));
+    report.latencies.push(LatencyRow::from_samples(
+        &format!(
+            "steady state: FetchJWTSVID hit, {} workloads at 1/s",
+            timings.len()
+        ),
+        steady_jwt,
+    ));
+    report.latencies.push(LatencyRow::from_samples(
+        "steady state: new FetchX509SVID stream -> first message (cached)",
+        steady_x509,
     ));
     report.figure(
         "agent CPU",
@@ -107,8 +127,8 @@ pub async fn run(harness: &Harness, args: &S3Args) -> anyhow::Result<ScenarioRep
     );
     report.notes.push(
         "Targets: cached X.509 p99 <= 1 ms, JWT hit p99 <= 1 ms, JWT miss p99 <= 5 ms, agent \
-         RSS <= 64 MB. All workloads start at once, so the latencies include queueing behind \
-         each other. Not measured yet: rotation fan-out to all streams (TODO(#7))."
+         RSS <= 64 MB. The burst rows start every workload at once, so they include queueing \
+         behind each other; the steady-state rows compare with the targets. Not measured yet: rotation fan-out to all streams (TODO(#7))."
             .to_owned(),
     );
     report.notes.extend(summarize_errors(&errors, 5));
@@ -144,7 +164,79 @@ async fn workload(socket: &std::path::Path, index: usize) -> Result<Timings, Str
         jwt_miss,
         jwt_hit,
         _stream: stream,
+        client,
+        audience,
     })
+}
+
+/// Every workload fetches its JWT-SVID once a second (random phase) for `seconds`
+/// while one probe opens fresh X.509 streams back to back; returns both latency sets
+/// and the errors.
+async fn steady_state(
+    socket: &std::path::Path,
+    workloads: &[Timings],
+    seconds: f64,
+) -> (Vec<Duration>, Vec<Duration>, Vec<String>) {
+    let stop_at = Instant::now() + Duration::from_secs_f64(seconds.max(0.0));
+    let mut tasks = Vec::new();
+    for w in workloads {
+        let (mut client, audience) = (w.client.clone(), w.audience.clone());
+        tasks.push(tokio::spawn(async move {
+            let phase = Duration::from_millis(u64::from(crate::client::random_u16()) % 1000);
+            tokio::time::sleep(phase).await;
+            let mut ticker = tokio::time::interval(Duration::from_secs(1));
+            let mut out = Vec::new();
+            while Instant::now() < stop_at {
+                ticker.tick().await;
+                out.push(fetch_jwt(&mut client, &audience).await);
+            }
+            out
+        }));
+    }
+    let probe_socket = socket.to_owned();
+    let probe = tokio::spawn(async move {
+        let mut out = Vec::new();
+        while Instant::now() < stop_at {
+            out.push(first_x509(&probe_socket).await);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        out
+    });
+    let (mut jwt, mut x509, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+    for task in tasks {
+        for result in task.await.unwrap_or_default() {
+            match result {
+                Ok(took) => jwt.push(took),
+                Err(error) => errors.push(error),
+            }
+        }
+    }
+    for result in probe.await.unwrap_or_default() {
+        match result {
+            Ok(took) => x509.push(took),
+            Err(error) => errors.push(error),
+        }
+    }
+    (jwt, x509, errors)
+}
+
+/// Time from connecting to the first `FetchX509SVID` message on a fresh connection.
+async fn first_x509(socket: &std::path::Path) -> Result<Duration, String> {
+    let started = Instant::now();
+    let channel = lanyard_daemon::socket::connect_unix_channel(socket)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let mut stream = SpiffeWorkloadApiClient::new(channel)
+        .fetch_x509svid(with_header(X509svidRequest {}))
+        .await
+        .map_err(|s| format!("x509: {:?} {}", s.code(), s.message()))?
+        .into_inner();
+    stream
+        .message()
+        .await
+        .map_err(|s| format!("x509: {:?} {}", s.code(), s.message()))?
+        .ok_or_else(|| "x509: stream ended".to_owned())?;
+    Ok(started.elapsed())
 }
 
 async fn fetch_jwt(
