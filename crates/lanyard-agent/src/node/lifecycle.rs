@@ -21,7 +21,7 @@ use super::rotation::{Backoff, random_jitter, renewal_time};
 use super::server_api::{self, CallError};
 use super::status::{Failure, Rejection, classify};
 use super::storage::AgentStore;
-use super::verifier::TrustAnchors;
+use super::verifier::{TrustAnchors, describe_connect_failure, describe_tls_failure};
 use crate::config::{TrustBundleSource, server_id};
 use crate::health::{HealthState, metrics};
 use crate::keys::{KeyError, PrivateKey};
@@ -458,7 +458,9 @@ async fn attest_once(
     let tls = client_tls_config(&trust, server_id, None).map_err(|e| fatal(e.into()))?;
     let (channel, binding) = match connect_bound(&settings.server, tls).await {
         Ok(bound) => bound,
-        Err(ConnectionError::Connect(err)) => return Err(AttemptError::Retry(err.to_string())),
+        Err(ConnectionError::Connect(err)) => {
+            return Err(AttemptError::Retry(describe_connect_failure(&err)));
+        }
         Err(err) => return Err(fatal(err.into())),
     };
 
@@ -475,13 +477,13 @@ async fn attest_once(
         Err(CallError::Status(status)) => {
             return match classify(&status) {
                 Failure::Rejected(Rejection::Banned) => Err(fatal(NodeError::Banned)),
-                _ if is_transient(status.code()) => {
-                    Err(AttemptError::Retry(status.message().to_owned()))
-                }
+                _ if is_transient(status.code()) => Err(AttemptError::Retry(
+                    describe_tls_failure(&status).unwrap_or_else(|| status.message().to_owned()),
+                )),
                 _ => Err(fatal(NodeError::AttestationRefused(status))),
             };
         }
-        Err(err) => return Err(AttemptError::Retry(err.to_string())),
+        Err(err) => return Err(AttemptError::Retry(describe_connect_failure(&err))),
     };
 
     // The server's bundle is the authority from now on: it may hold roots the

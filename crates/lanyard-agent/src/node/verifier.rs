@@ -96,6 +96,42 @@ pub fn verify_server_chain(
     Ok(())
 }
 
+/// Says in words why a connection to the server failed, for logs and health reports.
+///
+/// A refused server certificate reaches the caller as a rustls error inside I/O and
+/// transport errors, and rustls prints it as a Debug dump
+/// (`Other(OtherError(Untrusted(Chain(UnknownIssuer))))`); this finds it in the chain
+/// and explains it. Other failures read as their error chain.
+pub fn describe_connect_failure(err: &(dyn std::error::Error + 'static)) -> String {
+    describe_tls_failure(err).unwrap_or_else(|| lanyard_daemon::output::error_chain(err))
+}
+
+/// Like [`describe_connect_failure`], but `None` when no TLS failure is in the chain.
+pub fn describe_tls_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    find_rustls_error(err).map(describe_tls_error)
+}
+
+/// A refused server certificate in words.
+pub fn describe_server_cert_error(err: &ServerCertError) -> String {
+    match err {
+        ServerCertError::Untrusted(X509SvidError::Chain(webpki::Error::UnknownIssuer)) => {
+            "the server's certificate does not chain to the trust bundle (unknown issuer)"
+                .to_owned()
+        }
+        ServerCertError::Untrusted(X509SvidError::Chain(
+            webpki::Error::CertExpired { .. } | webpki::Error::CertNotValidYet { .. },
+        )) => "the server's certificate is expired or not yet valid (check the clocks)".to_owned(),
+        ServerCertError::Untrusted(X509SvidError::BundleTrustDomainMismatch { bundle, svid }) => {
+            format!("the server's SVID belongs to trust domain {svid}, the bundle to {bundle}")
+        }
+        ServerCertError::Untrusted(other) => format!(
+            "the server's certificate is not a valid X.509-SVID for the trust bundle: {}",
+            lanyard_daemon::output::error_chain(other)
+        ),
+        ServerCertError::WrongId { .. } => err.to_string(),
+    }
+}
+
 /// Verifies the server's certificate as a SPIFFE X.509-SVID with the expected ID.
 pub struct SpiffeServerVerifier {
     anchors: TrustAnchors,
@@ -242,6 +278,44 @@ fn to_rustls_error(err: ServerCertError) -> rustls::Error {
         ServerCertError::Untrusted(_) => CertificateError::Other(OtherError(Arc::new(err))),
     };
     rustls::Error::InvalidCertificate(kind)
+}
+
+fn find_rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        // io::Error::source skips the error it wraps; look inside it.
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            && let Some(tls) = find_rustls_error(inner)
+        {
+            return Some(tls);
+        }
+        current = err.source();
+    }
+    None
+}
+
+fn describe_tls_error(err: &rustls::Error) -> String {
+    match err {
+        rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(inner))) => {
+            match inner.downcast_ref::<ServerCertError>() {
+                Some(cert) => describe_server_cert_error(cert),
+                None => format!("the server's certificate was refused: {inner}"),
+            }
+        }
+        rustls::Error::InvalidCertificate(CertificateError::NotValidForName) => {
+            "the server's certificate does not carry the server's SPIFFE ID".to_owned()
+        }
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+            "the server did not answer with TLS (is server_port the server's agent port?)"
+                .to_owned()
+        }
+        other => format!("TLS handshake failed: {other}"),
+    }
 }
 
 fn system_time(now: UnixTime) -> SystemTime {

@@ -152,3 +152,42 @@ fn insecure_bootstrap_verifier_still_requires_the_server_id() {
             .is_err()
     );
 }
+
+/// A refusal as the agent's connect path sees it: a rustls error inside an I/O error.
+fn refused_connect(chain_ca: &TestCa, trusted: &TestCa, presented: &SpiffeId) -> String {
+    let (chain, _) = chain_ca.issue_with_new_key(presented);
+    let verifier = SpiffeServerVerifier::new(
+        TrustAnchors::new(trusted.bundle()),
+        server_id(),
+        &rustls::crypto::aws_lc_rs::default_provider(),
+    );
+    let err = rustls_verify(&verifier, &chain).expect_err("refused");
+    let io = std::io::Error::new(std::io::ErrorKind::InvalidData, err);
+    describe_connect_failure(&io)
+}
+
+#[test]
+fn refusals_are_explained_in_words() {
+    let trusted = TestCa::new("example.org");
+    let rogue = TestCa::new("example.org");
+    assert_eq!(
+        refused_connect(&rogue, &trusted, &server_id()),
+        "the server's certificate does not chain to the trust bundle (unknown issuer)"
+    );
+
+    let other = TestCa::new("other.org");
+    assert_eq!(
+        refused_connect(&other, &trusted, &id("other.org", "/spire/server")),
+        "the server's SVID belongs to trust domain other.org, the bundle to example.org"
+    );
+
+    let plain = std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+    );
+    let text = describe_connect_failure(&plain);
+    assert!(text.contains("did not answer with TLS"), "{text}");
+
+    let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(describe_connect_failure(&refused), "connection refused");
+}
