@@ -90,19 +90,23 @@ async fn bind(host: &str, port: u16) -> Result<TcpListener, ListenerError> {
 }
 
 async fn live(State(health): State<HealthState>) -> (StatusCode, &'static str) {
-    answer(health.is_live(), "live")
+    if health.is_live() {
+        (StatusCode::OK, "{\"live\":true}\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "{\"live\":false}\n")
+    }
 }
 
-async fn ready(State(health): State<HealthState>) -> (StatusCode, &'static str) {
-    answer(health.is_ready(SystemTime::now()), "ready")
-}
-
-fn answer(ok: bool, what: &'static str) -> (StatusCode, &'static str) {
-    match (ok, what) {
-        (true, "live") => (StatusCode::OK, "{\"live\":true}\n"),
-        (false, "live") => (StatusCode::SERVICE_UNAVAILABLE, "{\"live\":false}\n"),
-        (true, _) => (StatusCode::OK, "{\"ready\":true}\n"),
-        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "{\"ready\":false}\n"),
+async fn ready(State(health): State<HealthState>) -> (StatusCode, String) {
+    match health.not_ready_reason(SystemTime::now()) {
+        None => (StatusCode::OK, "{\"ready\":true}\n".to_owned()),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{}\n",
+                serde_json::json!({"ready": false, "reason": reason})
+            ),
+        ),
     }
 }
 
@@ -130,6 +134,21 @@ mod tests {
         response.lines().next().unwrap_or_default().to_owned()
     }
 
+    async fn get_body(port: u16, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("read");
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default()
+    }
+
     #[tokio::test]
     async fn live_and_ready_follow_the_health_state() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -147,6 +166,13 @@ mod tests {
 
         assert!(get_status(port, "/live").await.contains("200"));
         assert!(get_status(port, "/ready").await.contains("503"));
+        health.set_server_error(Some("the server did not answer with TLS".into()));
+        let body = get_body(port, "/ready").await;
+        assert_eq!(
+            body,
+            "{\"ready\":false,\"reason\":\"the server did not answer with TLS\"}\n"
+        );
+        health.set_server_error(None);
 
         health.set_agent_svid(SystemTime::now() + Duration::from_secs(3600));
         health.set_synced();

@@ -16,6 +16,7 @@ struct Inner {
     failed: AtomicBool,
     synced: AtomicBool,
     agent_svid_expiry: Mutex<Option<SystemTime>>,
+    server_error: Mutex<Option<String>>,
 }
 
 impl Default for HealthState {
@@ -32,6 +33,7 @@ impl HealthState {
                 failed: AtomicBool::new(false),
                 synced: AtomicBool::new(false),
                 agent_svid_expiry: Mutex::new(None),
+                server_error: Mutex::new(None),
             }),
         }
     }
@@ -50,6 +52,38 @@ impl HealthState {
     pub fn set_failed(&self) {
         self.inner.failed.store(true, Ordering::Relaxed);
         *self.expiry() = None;
+    }
+
+    /// Records why the agent cannot get an identity from its server (a refused
+    /// certificate, an unreachable port), or `None` once it can.
+    pub fn set_server_error(&self, reason: Option<String>) {
+        *self
+            .inner
+            .server_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = reason;
+    }
+
+    /// Why the agent is not ready at `now`, or `None` when it is.
+    pub fn not_ready_reason(&self, now: SystemTime) -> Option<String> {
+        if !self.is_live() {
+            return Some("the agent lost its identity".to_owned());
+        }
+        if self.is_ready(now) {
+            return None;
+        }
+        let server_error = self
+            .inner
+            .server_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Some(match (server_error, *self.expiry()) {
+            (Some(reason), _) => reason,
+            (None, None) => "no agent SVID yet".to_owned(),
+            (None, Some(not_after)) if now >= not_after => "the agent SVID has expired".to_owned(),
+            (None, Some(_)) => "entries not synced from the server yet".to_owned(),
+        })
     }
 
     /// Live: the agent has not given up.
@@ -97,5 +131,28 @@ mod tests {
         health.set_failed();
         assert!(!health.is_live());
         assert!(!health.is_ready(now));
+    }
+
+    #[test]
+    fn not_ready_says_why() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let health = HealthState::new();
+        assert_eq!(
+            health.not_ready_reason(now).as_deref(),
+            Some("no agent SVID yet")
+        );
+        health.set_server_error(Some("unknown issuer".to_owned()));
+        assert_eq!(
+            health.not_ready_reason(now).as_deref(),
+            Some("unknown issuer")
+        );
+        health.set_server_error(None);
+        health.set_agent_svid(now + Duration::from_secs(60));
+        assert_eq!(
+            health.not_ready_reason(now).as_deref(),
+            Some("entries not synced from the server yet")
+        );
+        health.set_synced();
+        assert_eq!(health.not_ready_reason(now), None);
     }
 }

@@ -175,7 +175,7 @@ impl Node {
                 tracing::info!(spiffe_id = %identity.spiffe_id, "reusing the stored agent svid");
                 identity
             }
-            None => attest(&settings, &server_id, &keeper, insecure, shutdown).await?,
+            None => attest(&settings, &server_id, &keeper, insecure, &health, shutdown).await?,
         };
 
         let channel = mtls_channel(&settings, &server_id, &keeper, &identity)?;
@@ -329,6 +329,7 @@ impl Node {
             &self.server_id,
             &self.keeper,
             false,
+            &self.health,
             shutdown,
         )
         .await?;
@@ -409,6 +410,7 @@ async fn attest(
     server_id: &SpiffeId,
     keeper: &BundleKeeper,
     insecure: bool,
+    health: &HealthState,
     shutdown: &CancellationToken,
 ) -> Result<AgentSvid, NodeError> {
     let mut backoff = Backoff::for_server();
@@ -416,6 +418,7 @@ async fn attest(
         match attest_once(settings, server_id, keeper, insecure).await {
             Ok(identity) => {
                 metrics::count_attestation(true);
+                health.set_server_error(None);
                 tracing::info!(spiffe_id = %identity.spiffe_id, reattestable = identity.reattestable, "node attested");
                 return Ok(identity);
             }
@@ -427,6 +430,7 @@ async fn attest(
                 metrics::count_attestation(false);
                 let delay = backoff.next_delay();
                 tracing::warn!(%reason, retry_in = ?delay, "attestation failed; retrying");
+                health.set_server_error(Some(reason));
                 tokio::select! {
                     () = shutdown.cancelled() => return Err(NodeError::Cancelled),
                     () = tokio::time::sleep(delay) => {}
