@@ -6,12 +6,17 @@ use std::sync::Arc;
 
 use lanyard_spiffe::{Selector, SelectorSet, SpiffeId};
 use lanyard_store::model::{AttestedNode, EntryId, RegistrationEntry};
+use time::OffsetDateTime;
 
 /// Entries and nodes, indexed for the authorization queries agents need.
 ///
 /// A node alias is an entry parented to the server's own ID
 /// (`spiffe://<td>/spire/server`); a node belongs to it when every selector of the
 /// alias is among the node's selectors.
+///
+/// The authorization queries treat an entry past its `expires_at` as absent (and
+/// nothing is reached through it) from the moment it expires, before housekeeping
+/// deletes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryIndex {
     server_id: SpiffeId,
@@ -98,10 +103,12 @@ impl EntryIndex {
         }
 
         // Selector sets hold no duplicates, so a full count means "all present".
+        let now = OffsetDateTime::now_utc();
         hits.into_iter()
             .filter_map(|(id, count)| {
                 self.entries
                     .get(id)
+                    .filter(|e| is_live(e, now))
                     .filter(|e| e.spec.selectors.len() == count)
             })
             .cloned()
@@ -117,15 +124,17 @@ impl EntryIndex {
         let mut expanded: HashSet<&SpiffeId> = HashSet::new();
         let mut queue: VecDeque<&SpiffeId> = roots.into_iter().collect();
         let mut found: BTreeSet<&EntryId> = BTreeSet::new();
+        let now = OffsetDateTime::now_utc();
 
         while let Some(parent) = queue.pop_front() {
             if !expanded.insert(parent) {
                 continue;
             }
             for id in self.by_parent.get(parent).into_iter().flatten() {
-                if found.insert(id)
-                    && let Some(entry) = self.entries.get(id)
-                {
+                let Some(entry) = self.entries.get(id).filter(|e| is_live(e, now)) else {
+                    continue;
+                };
+                if found.insert(id) {
                     queue.push_back(&entry.spec.spiffe_id);
                 }
             }
@@ -163,7 +172,8 @@ impl EntryIndex {
         node_selectors: &SelectorSet,
         id: &EntryId,
     ) -> Option<Arc<RegistrationEntry>> {
-        let entry = self.entries.get(id)?;
+        let now = OffsetDateTime::now_utc();
+        let entry = self.entries.get(id).filter(|e| is_live(e, now))?;
         let aliases = self.node_aliases(node_selectors);
         let roots: HashSet<&SpiffeId> = std::iter::once(agent_id)
             .chain(aliases.iter().map(|a| &a.spec.spiffe_id))
@@ -181,7 +191,7 @@ impl EntryIndex {
                 continue;
             }
             for above in self.by_spiffe_id.get(parent).into_iter().flatten() {
-                if let Some(above) = self.entries.get(above) {
+                if let Some(above) = self.entries.get(above).filter(|e| is_live(e, now)) {
                     queue.push_back(&above.spec.parent_id);
                 }
             }
@@ -252,6 +262,14 @@ impl EntryIndex {
             .cloned()
             .collect()
     }
+}
+
+/// Whether `entry` has not expired at `now`.
+fn is_live(entry: &RegistrationEntry, now: OffsetDateTime) -> bool {
+    entry
+        .spec
+        .expires_at
+        .is_none_or(|expires_at| expires_at > now)
 }
 
 /// Removes `id` from the posting list under `key`, dropping the list when it

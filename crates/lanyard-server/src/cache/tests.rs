@@ -422,3 +422,70 @@ async fn updates_name_the_changed_records() {
         "the alias itself is not one of its descendants"
     );
 }
+
+#[test]
+fn expired_entries_and_what_hangs_below_them_are_not_authorized() {
+    let agent = "spiffe://example.org/spire/agent/join_token/n1";
+    let expiring = |mut e: RegistrationEntry, seconds: i64| {
+        e.spec.expires_at = Some(OffsetDateTime::now_utc() + time::Duration::seconds(seconds));
+        e
+    };
+    let index = EntryIndex::from_records(
+        id(SERVER),
+        [
+            expiring(
+                entry(
+                    "old-alias",
+                    "spiffe://example.org/old",
+                    SERVER,
+                    &["node:type:compute"],
+                ),
+                -1,
+            ),
+            entry(
+                "below-old",
+                "spiffe://example.org/o1",
+                "spiffe://example.org/old",
+                &["u:1"],
+            ),
+            expiring(
+                entry("expired", "spiffe://example.org/e", agent, &["u:2"]),
+                -60,
+            ),
+            entry(
+                "below-expired",
+                "spiffe://example.org/e1",
+                "spiffe://example.org/e",
+                &["u:3"],
+            ),
+            expiring(
+                entry("later", "spiffe://example.org/l", agent, &["u:4"]),
+                3600,
+            ),
+            entry("plain", "spiffe://example.org/p", agent, &["u:5"]),
+        ],
+        [node(agent, &["node:type:compute"])],
+    );
+    let node_selectors = selectors(&["node:type:compute"]);
+
+    assert_eq!(
+        ids(&index.authorized_entries(&id(agent), &node_selectors)),
+        ["later", "plain"]
+    );
+    assert!(index.node_aliases(&node_selectors).is_empty());
+    for refused in ["old-alias", "below-old", "expired", "below-expired"] {
+        let entry_id = EntryId::parse(refused).expect("valid entry id");
+        assert!(
+            index
+                .authorized_entry(&id(agent), &node_selectors, &entry_id)
+                .is_none(),
+            "{refused}"
+        );
+    }
+    let later = EntryId::parse("later").expect("valid entry id");
+    assert!(
+        index
+            .authorized_entry(&id(agent), &node_selectors, &later)
+            .is_some()
+    );
+}

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 /// How often housekeeping runs.
-const INTERVAL: Duration = Duration::from_secs(10 * 60);
+const INTERVAL: Duration = Duration::from_secs(60);
 
 /// What housekeeping removes, from the server configuration.
 #[derive(Debug, Clone, Copy)]
