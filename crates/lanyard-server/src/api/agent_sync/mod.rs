@@ -15,6 +15,7 @@
 
 mod messages;
 mod stream;
+mod touched;
 mod view;
 
 use std::collections::{HashMap, VecDeque};
@@ -27,6 +28,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::api::{ServerContext, require_agent};
+use touched::TouchedMemo;
 use view::View;
 
 /// Messages buffered per stream before the sender waits for the agent.
@@ -44,6 +46,7 @@ const VIEWS_PER_AGENT: usize = 4;
 pub struct AgentSyncService {
     ctx: Arc<ServerContext>,
     resumable: Arc<Resumable>,
+    touched: Arc<TouchedMemo>,
 }
 
 impl AgentSyncService {
@@ -52,6 +55,7 @@ impl AgentSyncService {
         Self {
             ctx,
             resumable: Arc::new(Resumable::default()),
+            touched: Arc::new(TouchedMemo::default()),
         }
     }
 
@@ -76,6 +80,7 @@ impl AgentSync for AgentSyncService {
         tokio::spawn(stream::run(
             self.ctx.clone(),
             self.resumable.clone(),
+            self.touched.clone(),
             agent_id,
             since,
             responses,

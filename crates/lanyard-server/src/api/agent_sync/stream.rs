@@ -17,6 +17,7 @@ use tonic::Status;
 
 use super::Resumable;
 use super::messages::batch_messages;
+use super::touched::TouchedMemo;
 use super::view::{Delta, View};
 use crate::api::{ApiError, Reason, ServerContext, denied_with_reason};
 
@@ -26,6 +27,7 @@ pub(super) type Responses = mpsc::Sender<Result<WatchAuthorizedResponse, Status>
 pub(super) async fn run(
     ctx: Arc<ServerContext>,
     resumable: Arc<Resumable>,
+    touched: Arc<TouchedMemo>,
     agent_id: SpiffeId,
     since: u64,
     responses: Responses,
@@ -33,6 +35,7 @@ pub(super) async fn run(
     let stream = Stream {
         ctx,
         resumable,
+        touched,
         agent_id,
         responses,
     };
@@ -45,6 +48,7 @@ pub(super) async fn run(
 struct Stream {
     ctx: Arc<ServerContext>,
     resumable: Arc<Resumable>,
+    touched: Arc<TouchedMemo>,
     agent_id: SpiffeId,
     responses: Responses,
 }
@@ -77,15 +81,11 @@ impl Stream {
             };
             match update {
                 Ok(update) => {
-                    if !view.may_change(
-                        &update,
-                        &self.ctx.cache,
-                        &self.agent_id,
-                        &self.ctx.trust_domain,
-                    ) {
+                    let touched = self.touched.get(&update, &self.ctx.cache);
+                    if !view.may_change(&update, &touched, &self.agent_id, &self.ctx.trust_domain) {
                         continue;
                     }
-                    if update.reloaded || update.nodes.contains(&self.agent_id) {
+                    if update.reloaded || touched.nodes.contains(&self.agent_id) {
                         selectors = self.node_from_cache()?;
                     }
                 }

@@ -8,6 +8,7 @@ use lanyard_store::model::{
 use time::OffsetDateTime;
 
 use super::Resumable;
+use super::touched::Touched;
 use super::view::View;
 use crate::cache::{CacheUpdate, EntryCache};
 
@@ -252,7 +253,8 @@ fn only_updates_that_can_reach_the_agent_wake_its_stream() {
     let now = cache(9, entries, vec![bundle("example.org", "own")]);
     let agent = id(AGENT);
     let own = td("example.org");
-    let wakes = |update: &CacheUpdate| held.may_change(update, &now, &agent, &own);
+    let wakes =
+        |update: &CacheUpdate| held.may_change(update, &Touched::of(update, &now), &agent, &own);
 
     assert!(wakes(&touching(9, &["added"])), "new child of the agent");
     assert!(

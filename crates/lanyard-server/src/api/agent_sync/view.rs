@@ -9,6 +9,7 @@ use std::sync::Arc;
 use lanyard_spiffe::{SelectorSet, SpiffeId, TrustDomain};
 use lanyard_store::model::{BundleRecord, EntryId, RegistrationEntry};
 
+use super::touched::Touched;
 use crate::cache::{CacheUpdate, EntryCache};
 
 /// An agent's authorized set as of one cache position.
@@ -84,17 +85,18 @@ impl View {
         }
     }
 
-    /// Whether `update` can change this view of agent `agent_id`. Entries enter or
-    /// leave the set only through an entry that was in it, an entry whose parent is
-    /// a root or an authorized entry, or a change to node aliases or the node itself.
+    /// Whether an update that touched `touched` can change this view of agent
+    /// `agent_id`. Entries enter or leave the set only through an entry that was in
+    /// it, an entry whose parent is a root or an authorized entry, or a change to node
+    /// aliases or the node itself.
     pub(super) fn may_change(
         &self,
         update: &CacheUpdate,
-        cache: &EntryCache,
+        touched: &Touched,
         agent_id: &SpiffeId,
         trust_domain: &TrustDomain,
     ) -> bool {
-        if update.reloaded || update.nodes.contains(agent_id) {
+        if update.reloaded || touched.nodes.contains(agent_id) {
             return true;
         }
         if update
@@ -104,23 +106,36 @@ impl View {
         {
             return true;
         }
-        if update.entries.is_empty() {
+        if touched.entries.is_empty() {
             return false;
         }
-
-        let index = cache.read();
-        let server_id = index.server_id();
-        update.entries.iter().any(|id| {
-            if self.entries.contains_key(id) || self.alias_ids.contains(id) {
-                return true;
-            }
-            index.entry(id).is_some_and(|entry| {
-                let parent = &entry.spec.parent_id;
-                parent == server_id
-                    || self.roots.contains(parent)
-                    || self.spiffe_ids.contains(parent)
-            })
-        })
+        if touched.node_alias || self.alias_ids.iter().any(|id| touched.entries.contains(id)) {
+            return true;
+        }
+        // Walk the smaller side of each comparison: an update may touch thousands of
+        // entries, and an agent may hold thousands.
+        let held = if self.entries.len() <= touched.entries.len() {
+            self.entries.keys().any(|id| touched.entries.contains(id))
+        } else {
+            touched
+                .entries
+                .iter()
+                .any(|id| self.entries.contains_key(id))
+        };
+        if held {
+            return true;
+        }
+        if self.roots.len() + self.spiffe_ids.len() <= touched.parents.len() {
+            self.roots
+                .iter()
+                .chain(&self.spiffe_ids)
+                .any(|id| touched.parents.contains(id))
+        } else {
+            touched
+                .parents
+                .iter()
+                .any(|id| self.roots.contains(id) || self.spiffe_ids.contains(id))
+        }
     }
 
     /// What an agent holding `held` (nothing when `None`) needs to hold `self`.
