@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use lanyard_spiffe::SpiffeId;
+use lanyard_spiffe::{Bundle, SpiffeId};
 use lanyard_store::Store;
 use lanyard_store::model::NodeUpdate;
 use rustls_pki_types::CertificateDer;
@@ -23,6 +23,7 @@ use x509_parser::prelude::FromDer as _;
 
 use super::conn::AgentConnInfo;
 use super::tls::TrustState;
+use super::verified::{Verified, VerifiedPeer};
 use crate::api::{Caller, Reason, denied_with_reason};
 use crate::cache::EntryCache;
 
@@ -65,33 +66,55 @@ impl Refusal {
 }
 
 impl Authenticator {
-    /// The caller behind `certs` (leaf first), or why it is refused.
+    /// The caller behind `certs` (leaf first), or why it is refused. The chain is
+    /// verified once per connection and bundle (`peer` keeps the result); whether
+    /// the agent may call is checked on every request.
     pub(super) async fn caller(
         &self,
         certs: &[CertificateDer<'static>],
+        peer: &VerifiedPeer,
     ) -> Result<Option<Caller>, Refusal> {
         let bundle = self.trust.current();
-        let id =
-            lanyard_spiffe::x509::verify_x509_svid_with_bundle(certs, &bundle, SystemTime::now())
-                .map_err(|error| {
-                tracing::debug!(%error, "caller svid no longer verifies");
-                Refusal::denied("caller svid is not valid", Reason::AgentExpired)
-            })?;
+        let now = SystemTime::now();
+        let verified = match peer.get(&bundle, now) {
+            Some(verified) => verified,
+            None => {
+                let verified = self.verify(certs, bundle, now)?;
+                peer.set(verified.clone());
+                verified
+            }
+        };
 
-        if id.path().starts_with(AGENT_PATH_PREFIX) {
-            let serial = certs
-                .first()
-                .and_then(|leaf| serial_of(leaf))
-                .ok_or_else(|| {
-                    Refusal::denied("caller svid is not valid", Reason::AgentNotActive)
-                })?;
-            self.check_agent(&id, &serial).await?;
-            return Ok(Some(Caller::Agent(id)));
+        if verified.id.path().starts_with(AGENT_PATH_PREFIX) {
+            let serial = verified.serial.as_deref().ok_or_else(not_active)?;
+            self.check_agent(&verified.id, serial).await?;
+            return Ok(Some(Caller::Agent(verified.id)));
         }
-        if self.admin_ids.contains(&id) {
-            return Ok(Some(Caller::Admin(id)));
+        if self.admin_ids.contains(&verified.id) {
+            return Ok(Some(Caller::Admin(verified.id)));
         }
         Ok(None)
+    }
+
+    /// Verifies `certs` against `bundle` at `now`.
+    fn verify(
+        &self,
+        certs: &[CertificateDer<'static>],
+        bundle: Arc<Bundle>,
+        now: SystemTime,
+    ) -> Result<Verified, Refusal> {
+        let id = lanyard_spiffe::x509::verify_x509_svid_with_bundle(certs, &bundle, now).map_err(
+            |error| {
+                tracing::debug!(%error, "caller svid no longer verifies");
+                Refusal::denied("caller svid is not valid", Reason::AgentExpired)
+            },
+        )?;
+        let serial = if id.path().starts_with(AGENT_PATH_PREFIX) {
+            certs.first().and_then(|leaf| serial_of(leaf))
+        } else {
+            None
+        };
+        Ok(Verified::new(id, serial, bundle, certs))
     }
 
     /// SPIRE's rule: the node must be attested and not banned, and the SVID must
@@ -148,6 +171,10 @@ impl Authenticator {
     }
 }
 
+fn not_active() -> Refusal {
+    Refusal::denied("caller svid is not valid", Reason::AgentNotActive)
+}
+
 /// The decimal serial number of a certificate (SPIRE's form in the node record).
 fn serial_of(cert: &CertificateDer<'_>) -> Option<String> {
     let (_, parsed) = x509_parser::certificate::X509Certificate::from_der(cert.as_ref()).ok()?;
@@ -202,14 +229,17 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let auth = self.auth.clone();
-        let certs = request
+        let peer = request
             .extensions()
             .get::<AgentConnInfo>()
-            .and_then(|info| info.peer_certs.clone());
+            .and_then(|info| {
+                let certs = info.peer_certs.clone()?;
+                Some((certs, Arc::clone(&info.verified)))
+            });
 
         Box::pin(async move {
-            if let Some(certs) = certs {
-                match auth.caller(&certs).await {
+            if let Some((certs, verified)) = peer {
+                match auth.caller(&certs, &verified).await {
                     Ok(Some(caller)) => {
                         request.extensions_mut().insert(caller);
                     }

@@ -13,6 +13,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tonic::transport::server::Connected;
 
+use super::verified::VerifiedPeer;
+
 /// The RFC 8446 exporter label for the attestation session binding.
 const SESSION_BINDING_LABEL: &[u8] = b"EXPORTER-lanyard-attestation";
 
@@ -27,6 +29,9 @@ pub struct AgentConnInfo {
     pub peer_certs: Option<Arc<Vec<CertificateDer<'static>>>>,
     /// A value unique to this TLS session, for attestors that bind proofs to it.
     pub session_binding: Option<[u8; 32]>,
+    /// What authenticating the client certificate established, kept for the
+    /// connection's later requests.
+    pub(super) verified: Arc<VerifiedPeer>,
 }
 
 /// A TLS connection from an agent.
@@ -53,6 +58,7 @@ impl AgentConn {
                 peer_addr,
                 peer_certs,
                 session_binding,
+                verified: Arc::default(),
             },
         }
     }

@@ -11,6 +11,7 @@ mod auth;
 mod conn;
 mod identity;
 mod tls;
+mod verified;
 
 use std::collections::BTreeSet;
 use std::io;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lanyard_spiffe::{Bundle, SpiffeId};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
@@ -42,7 +43,13 @@ use identity::{Issued, Maintainer};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Most handshakes in progress at once; further connections wait in the backlog.
-const MAX_PENDING_HANDSHAKES: usize = 512;
+/// A boot storm is absorbed here and in the backlog rather than by the clients'
+/// SYN retransmissions (1 s, 3 s, 7 s...), which leave the server idle.
+const MAX_PENDING_HANDSHAKES: usize = 4096;
+
+/// Connections the kernel may queue before they are accepted; it caps this at
+/// `net.core.somaxconn` (4096 by default since Linux 5.4).
+const LISTEN_BACKLOG: u32 = 4096;
 
 /// HTTP/2 keepalive towards agents, so dead connections are noticed.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
@@ -81,9 +88,7 @@ impl AgentEndpoint {
             .map_err(EndpointError::ServerSvid)?;
         let tls = tls::server_tls_config(certificate, trust.clone()).map_err(EndpointError::Tls)?;
 
-        let listener = TcpListener::bind(address)
-            .await
-            .map_err(|source| EndpointError::Bind {
+        let listener = listen(address).map_err(|source| EndpointError::Bind {
                 what: "the agent endpoint",
                 address: address.to_string(),
                 source,
@@ -136,6 +141,18 @@ impl AgentEndpoint {
         maintainer.abort();
         served
     }
+}
+
+/// Binds `address` with a backlog deep enough for a boot storm.
+fn listen(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Accepts TCP connections and runs each handshake in its own task, so a slow
