@@ -13,8 +13,10 @@
 //!   any time; the cache forgets a selector set once nobody watches it.
 //! - [`Cache::snapshot`] is the same value once, for unary calls.
 //! - [`Cache::jwt_svid`] returns a JWT-SVID for an entry and audience set, minted by the
-//!   server on demand and reused until half its lifetime has passed. Call it only with
-//!   entry IDs from the caller's own snapshot: the cache does not know who is calling.
+//!   server on demand and reused until half its lifetime has passed; callers missing
+//!   the same entry and audiences at the same time share one server call. Call it only
+//!   with entry IDs from the caller's own snapshot: the cache does not know who is
+//!   calling.
 //! - [`Cache::bundles`] / [`Cache::subscribe_bundles`] give every bundle the agent holds
 //!   (for `ValidateJWTSVID` and unauthenticated verifiers).
 //! - [`Cache::is_serving`] turns false when the agent lost its identity for good; every
@@ -47,7 +49,6 @@ pub use snapshot::{Bundles, JwtSvid, WorkloadIdentity, WorkloadSnapshot, Workloa
 pub use update::{FederatedUpdate, SyncApplied, SyncUpdate};
 
 use crate::convert::Entry;
-use jwt::JwtKey;
 use state::State;
 
 /// Why a JWT-SVID could not be had.
@@ -131,64 +132,27 @@ impl Cache {
     /// current snapshot at once and sees every later change.
     pub fn subscribe(&self, selectors: SelectorSet) -> watch::Receiver<Arc<WorkloadSnapshot>> {
         let mut state = self.lock();
-        let receiver = match state.subscribers.get(&selectors) {
-            Some(sender) => sender.subscribe(),
+        let (receiver, watched_before) = match state.subscribers.get(&selectors) {
+            Some(sender) => (sender.subscribe(), sender.receiver_count() > 1),
             None => {
                 let snapshot = Arc::new(state.snapshot_for(&selectors));
                 let (sender, receiver) = watch::channel(snapshot);
                 state.subscribers.insert(selectors, sender);
-                receiver
+                (receiver, false)
             }
         };
         drop(state);
-        // A new subscriber may need SVIDs the size bound held back.
-        self.inner.changed.notify_one();
+        // A selector set nobody watched may need SVIDs the size bound held back; one
+        // already watched changes nothing for the minter, which need not wake.
+        if !watched_before {
+            self.inner.changed.notify_one();
+        }
         receiver
     }
 
     /// What a workload with `selectors` is entitled to now.
     pub fn snapshot(&self, selectors: &SelectorSet) -> Arc<WorkloadSnapshot> {
         Arc::new(self.lock().snapshot_for(selectors))
-    }
-
-    /// A JWT-SVID for `entry_id` with `audiences` (order and duplicates do not matter),
-    /// from the cache when more than half of its lifetime is left, else minted by the
-    /// server through `NewJWTSVID`.
-    pub async fn jwt_svid(
-        &self,
-        entry_id: &str,
-        audiences: &[String],
-    ) -> Result<JwtSvid, CacheError> {
-        if audiences.iter().all(|a| a.is_empty()) {
-            return Err(CacheError::NoAudience);
-        }
-        let key = JwtKey::new(entry_id, audiences);
-        {
-            let state = self.lock();
-            if !state.serving {
-                return Err(CacheError::NotServing);
-            }
-            if !state.entries.contains_key(entry_id) {
-                return Err(CacheError::UnknownEntry(entry_id.to_owned()));
-            }
-            if let Some(token) = state.jwt.get(&key, SystemTime::now()) {
-                return Ok(token);
-            }
-        }
-
-        let token = self
-            .inner
-            .signer
-            .new_jwt_svid(entry_id, &key.audiences)
-            .await
-            .map_err(CacheError::Server)?;
-
-        let mut state = self.lock();
-        if state.serving && state.entries.contains_key(entry_id) {
-            state.jwt.insert(key, token.clone(), SystemTime::now());
-            metrics::gauge!(crate::health::metrics::CACHED_JWT_SVIDS).set(state.jwt.len() as f64);
-        }
-        Ok(token)
     }
 
     /// Every bundle the agent holds now.
@@ -301,5 +265,7 @@ pub(crate) fn unix_time(secs: i64) -> SystemTime {
     UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(0))
 }
 
+#[cfg(test)]
+mod jwt_tests;
 #[cfg(test)]
 mod tests;

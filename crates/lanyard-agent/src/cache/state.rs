@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use lanyard_spiffe::{Bundle, SelectorSet, TrustDomain};
 use tokio::sync::watch;
 
-use super::jwt::JwtCache;
+use super::jwt::{JwtCache, JwtFlight, JwtKey};
 use super::snapshot::{Bundles, WorkloadIdentity, WorkloadSnapshot, WorkloadSvid};
 use crate::convert::Entry;
 
@@ -20,6 +20,7 @@ pub(crate) struct State {
     pub(crate) subscribers: HashMap<SelectorSet, watch::Sender<Arc<WorkloadSnapshot>>>,
     pub(crate) bundle_watch: watch::Sender<Arc<Bundles>>,
     pub(crate) jwt: JwtCache,
+    pub(crate) jwt_flights: HashMap<JwtKey, JwtFlight>,
     pub(crate) x509_max: usize,
 }
 
@@ -34,6 +35,7 @@ impl State {
             subscribers: HashMap::new(),
             bundle_watch: watch::Sender::new(Arc::new(Bundles::default())),
             jwt: JwtCache::new(jwt_max),
+            jwt_flights: HashMap::new(),
             x509_max,
         }
     }
@@ -119,7 +121,10 @@ impl State {
         });
     }
 
-    /// Entries that need an X.509-SVID at `now`, those some subscriber can use first.
+    /// Entries that need an X.509-SVID at `now`, those some subscriber can use first: no
+    /// SVID yet, one due for renewal, or one minted for an older revision of the entry
+    /// (its TTL or DNS names may have changed; as in SPIRE, any change re-mints). The
+    /// old SVID is served until the new one is stored.
     ///
     /// Beyond `x509_max` minted SVIDs only entries a current subscriber matches are
     /// minted (a soft bound, as in SPIRE: subscribed identities are always served).
@@ -139,7 +144,11 @@ impl State {
             .filter(|entry| !entry.selectors.is_empty())
             .filter(|entry| match self.svids.get(&entry.id) {
                 None => true,
-                Some(svid) => svid.spiffe_id != entry.spiffe_id || now >= svid.renew_at,
+                Some(svid) => {
+                    svid.spiffe_id != entry.spiffe_id
+                        || svid.entry_revision != entry.revision_number
+                        || now >= svid.renew_at
+                }
             })
             .map(|entry| (subscribed(entry), Arc::clone(entry)))
             .collect();

@@ -276,6 +276,33 @@ async fn entry_changing_its_id_is_reminted_and_never_served_under_the_old_id() {
 }
 
 #[tokio::test]
+async fn a_changed_entry_is_reminted_and_the_old_svid_served_until_then() {
+    let f = fixture(three_entries());
+    mint(&f).await;
+    let mut rx = f.cache.subscribe(selectors(&["unix:uid:2000"]));
+    let old = rx.borrow_and_update().identities[0].svid.clone();
+
+    let mut changed = three_entries().remove(2);
+    changed.revision_number = 2;
+    changed.x509_svid_ttl = 600;
+    f.cache.update_entries(EntryUpdate::Delta {
+        upserted: vec![changed],
+        removed: Vec::new(),
+    });
+    let served = rx.borrow_and_update().identities[0].svid.clone();
+    assert!(
+        Arc::ptr_eq(&served, &old),
+        "no gap while the new one is minted"
+    );
+
+    assert_eq!(mint(&f).await.minted, 1, "only the changed entry");
+    let new = rx.borrow_and_update().identities[0].svid.clone();
+    assert!(!Arc::ptr_eq(&new, &old));
+    assert_eq!(new.entry_revision, 2);
+    assert_eq!(mint(&f).await.minted, 0);
+}
+
+#[tokio::test]
 async fn svids_are_renewed_after_their_renewal_time() {
     let f = fixture(three_entries());
     mint(&f).await;
