@@ -4,6 +4,11 @@
 //! and the user database); their selectors are unioned. Any attestor failing, or the
 //! pinned process exiting before the last attestor finished, fails the whole attestation:
 //! a partial or stale view of the caller must never pick its identity.
+//!
+//! At most [`MAX_CONCURRENT_ATTESTATIONS`] attestations run at once; later callers wait
+//! their turn without holding a thread. A burst of a thousand callers would otherwise
+//! start as many blocking threads (each with its stack and allocator arena) to do work
+//! that two cores run one piece at a time anyway.
 
 mod systemd;
 mod unix;
@@ -12,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use lanyard_spiffe::{Selector, SelectorError, SelectorSet};
+use tokio::sync::Semaphore;
 
 pub use systemd::SystemdAttestor;
 pub use unix::UnixAttestor;
@@ -46,10 +52,14 @@ pub trait WorkloadAttestor: Send + Sync + 'static {
     fn attest(&self, caller: &Caller) -> Result<Vec<Selector>, String>;
 }
 
+/// Most attestations running at the same time.
+pub const MAX_CONCURRENT_ATTESTATIONS: usize = 16;
+
 /// The configured attestors.
 #[derive(Clone)]
 pub struct WorkloadAttestation {
     attestors: Vec<Arc<dyn WorkloadAttestor>>,
+    running: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for WorkloadAttestation {
@@ -74,16 +84,21 @@ impl WorkloadAttestation {
                 PathBuf::from("/"),
             )));
         }
-        Self { attestors }
+        Self::new(attestors)
     }
 
     /// Attestation with exactly `attestors`.
     pub fn new(attestors: Vec<Arc<dyn WorkloadAttestor>>) -> Self {
-        Self { attestors }
+        Self {
+            attestors,
+            running: Arc::new(Semaphore::new(MAX_CONCURRENT_ATTESTATIONS)),
+        }
     }
 
     /// Runs every attestor for `pinned`, then checks the pin still holds.
     pub async fn attest(&self, pinned: &PinnedCaller) -> Result<SelectorSet, AttestationError> {
+        // The semaphore is never closed, so a permit always comes.
+        let _turn = self.running.acquire().await.ok();
         let caller = pinned.caller;
         let runs = self.attestors.iter().map(|attestor| {
             let attestor = Arc::clone(attestor);
