@@ -175,6 +175,10 @@ fn s3_workload_api_completes() {
         ],
     );
     let rows = json["scenario"]["latencies"].as_array().unwrap();
-    assert_eq!(rows.len(), 5);
-    assert!(rows[..3].iter().all(|r| r["count"] == 5), "{rows:?}");
+    assert_eq!(rows.len(), 8);
+    assert!(rows[..4].iter().all(|r| r["count"] == 5), "{rows:?}");
+    assert_eq!(
+        rows[7]["count"], 5,
+        "every stream saw the rotation: {rows:?}"
+    );
 }

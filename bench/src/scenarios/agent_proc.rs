@@ -23,6 +23,8 @@ pub struct AgentProcess {
     pub socket: PathBuf,
     /// From spawn until it served the first workload SVID.
     pub ready: Duration,
+    /// The IDs of the entries made for it; the first matches this process.
+    pub entry_ids: Vec<String>,
 }
 
 /// The agent binary: `explicit`, or `lanyard-agent` next to the server binary.
@@ -56,7 +58,7 @@ pub async fn start_agent(
             workload_entry(&parent, &format!("/agent/workload/{i}"), uid)
         })
         .collect();
-    server.create_entries(entries, 1000, 1).await?;
+    let (entry_ids, _) = server.create_entries(entries, 1000, 1).await?;
 
     let dir = server.dir().to_owned();
     write_bundle(server, &dir.join("bundle.pem")).await?;
@@ -91,6 +93,7 @@ pub async fn start_agent(
         child,
         socket,
         ready,
+        entry_ids,
     })
 }
 
