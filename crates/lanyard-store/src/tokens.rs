@@ -49,13 +49,28 @@ impl Store {
     ) -> Result<JoinToken, StoreError> {
         let hash = token_hash(token);
         let taken = write_tx!(self, |tx| take(tx.conn, hash).await?);
-        let Some(taken) = taken else {
-            return Err(StoreError::NotFound(TOKEN));
-        };
-        if taken.expires_at <= now {
-            return Err(StoreError::Expired(TOKEN));
-        }
-        Ok(taken)
+        redeemed(taken, now)
+    }
+
+    /// Redeems several tokens, each at its own time, in one transaction (one
+    /// commit for all); each gets the result [`take_join_token`](Self::take_join_token)
+    /// would give it. The outer error means none was redeemed.
+    pub async fn take_join_tokens(
+        &self,
+        tokens: &[(&str, OffsetDateTime)],
+    ) -> Result<Vec<Result<JoinToken, StoreError>>, StoreError> {
+        let taken = write_tx!(self, |tx| {
+            let mut taken = Vec::with_capacity(tokens.len());
+            for (token, _) in tokens {
+                taken.push(take(tx.conn, token_hash(token)).await?);
+            }
+            taken
+        });
+        Ok(taken
+            .into_iter()
+            .zip(tokens)
+            .map(|(taken, (_, now))| redeemed(taken, *now))
+            .collect())
     }
 
     /// Deletes tokens that expired at or before `now`; returns how many.
@@ -68,6 +83,16 @@ impl Store {
                 )
                 .await?
         }))
+    }
+}
+
+/// What a redemption gives once the row is gone: `NotFound` if there was none,
+/// `Expired` if it expired at or before `now`.
+fn redeemed(taken: Option<JoinToken>, now: OffsetDateTime) -> Result<JoinToken, StoreError> {
+    match taken {
+        None => Err(StoreError::NotFound(TOKEN)),
+        Some(taken) if taken.expires_at <= now => Err(StoreError::Expired(TOKEN)),
+        Some(taken) => Ok(taken),
     }
 }
 

@@ -16,6 +16,32 @@ impl Store {
         Ok(write_tx!(self, |tx| write::create(&mut tx, node).await?))
     }
 
+    /// Records newly attested nodes in one transaction (one commit for all), each
+    /// with its own result: `AlreadyExists` for a known node, which is then left
+    /// as it was. The outer error means nothing was written.
+    pub async fn create_nodes(
+        &self,
+        nodes: &[AttestedNode],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        Ok(write_tx!(self, |tx| {
+            let mut results = Vec::with_capacity(nodes.len());
+            for node in nodes {
+                let mark = tx.begin_item().await?;
+                match write::insert(&mut tx, node).await {
+                    Ok(()) => {
+                        tx.commit_item().await?;
+                        results.push(Ok(()));
+                    }
+                    Err(error) => {
+                        tx.rollback_item(mark).await?;
+                        results.push(Err(error));
+                    }
+                }
+            }
+            results
+        }))
+    }
+
     pub async fn get_node(&self, id: &SpiffeId) -> Result<Option<AttestedNode>, StoreError> {
         Ok(read_tx!(self, |conn| read::get(conn, id).await?))
     }

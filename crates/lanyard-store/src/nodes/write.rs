@@ -14,10 +14,22 @@ use super::read;
 
 const NODE: &str = "attested node";
 
+/// Rows per multi-row INSERT into `node_selectors` (3 parameters each).
+const SELECTORS_PER_INSERT: usize = 100;
+
 pub(crate) async fn create<C: Conn>(
     tx: &mut Tx<'_, C>,
     node: &AttestedNode,
 ) -> Result<AttestedNode, StoreError> {
+    insert(tx, node).await?;
+    fetch(tx.conn, &node.spiffe_id).await
+}
+
+/// [`create`] without reading the record back.
+pub(crate) async fn insert<C: Conn>(
+    tx: &mut Tx<'_, C>,
+    node: &AttestedNode,
+) -> Result<(), StoreError> {
     tx.conn
         .execute(
             "INSERT INTO attested_nodes (spiffe_id, attestation_type, cert_serial, \
@@ -40,7 +52,7 @@ pub(crate) async fn create<C: Conn>(
         .map_err(unique_as_exists(NODE))?;
     insert_selectors(tx.conn, &node.spiffe_id, &node.selectors).await?;
     tx.record(ChangeKind::Node, node.spiffe_id.as_str());
-    fetch(tx.conn, &node.spiffe_id).await
+    Ok(())
 }
 
 pub(crate) async fn update<C: Conn>(
@@ -211,12 +223,19 @@ async fn insert_selectors<C: Conn>(
     id: &SpiffeId,
     selectors: &SelectorSet,
 ) -> Result<(), StoreError> {
-    for selector in selectors {
-        conn.execute(
-            "INSERT INTO node_selectors (spiffe_id, type, value) VALUES ($1, $2, $3)",
-            args![id.as_str(), selector.kind(), selector.value()],
-        )
-        .await?;
+    let selectors: Vec<_> = selectors.iter().collect();
+    for chunk in selectors.chunks(SELECTORS_PER_INSERT) {
+        let mut sql = String::from("INSERT INTO node_selectors (spiffe_id, type, value) VALUES ");
+        let mut values = Vec::with_capacity(chunk.len() * 3);
+        for (i, selector) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let p = i * 3;
+            sql.push_str(&format!("(${}, ${}, ${})", p + 1, p + 2, p + 3));
+            values.extend(args![id.as_str(), selector.kind(), selector.value()]);
+        }
+        conn.execute(&sql, values).await?;
     }
     Ok(())
 }

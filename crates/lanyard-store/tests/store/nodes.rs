@@ -14,6 +14,7 @@ use crate::common::{conformance, id, selectors};
 
 conformance!(
     node_lifecycle,
+    batched_node_creation_fails_items_alone,
     node_filters_agree_with_selector_set_matching,
     prune_keeps_banned_and_unrenewable_nodes,
 );
@@ -36,6 +37,46 @@ fn node(path: &str, sels: &[&str]) -> AttestedNode {
         agent_version: "0.1.0".into(),
         last_seen: None,
     }
+}
+
+async fn batched_node_creation_fails_items_alone(store: Arc<Store>) {
+    let known = node("/spire/agent/join_token/known", &["node:a:1"]);
+    store.create_node(&known).await.unwrap();
+    let seq_before = *store.subscribe().borrow();
+
+    let many: Vec<String> = (0..150).map(|i| format!("node:rack:{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let fresh = node("/spire/agent/join_token/fresh", &many);
+    let changed_known = node("/spire/agent/join_token/known", &["node:b:2"]);
+    let plain = node("/spire/agent/join_token/plain", &[]);
+    let results = store
+        .create_nodes(&[fresh.clone(), changed_known, plain.clone()])
+        .await
+        .unwrap();
+
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert!(
+        matches!(results[1], Err(StoreError::AlreadyExists(_))),
+        "{:?}",
+        results[1]
+    );
+    assert!(results[2].is_ok(), "{:?}", results[2]);
+    // More selectors than one multi-row INSERT carries, all stored.
+    assert_eq!(
+        store.get_node(&fresh.spiffe_id).await.unwrap().unwrap(),
+        fresh
+    );
+    assert_eq!(
+        store.get_node(&plain.spiffe_id).await.unwrap().unwrap(),
+        plain
+    );
+    // The refused item left the known node as it was.
+    assert_eq!(
+        store.get_node(&known.spiffe_id).await.unwrap().unwrap(),
+        known
+    );
+    // One change per created node, none for the refused one.
+    assert_eq!(*store.subscribe().borrow(), seq_before + 2);
 }
 
 async fn node_lifecycle(store: Arc<Store>) {
