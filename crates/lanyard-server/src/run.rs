@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 
-use crate::api::{ServerContext, admin_routes, agent_routes, build_attestors};
+use crate::api::{NodeWriter, ServerContext, admin_routes, agent_routes, build_attestors};
 use crate::cache::EntryCache;
 use crate::config::ServerConfig;
 use crate::endpoints::{
@@ -93,6 +93,7 @@ pub async fn serve(
         attestors,
         agent_ttl: config.agent_ttl.as_std(),
         attestation_slots: attestation_slots(&config),
+        node_writer: NodeWriter::new(store.clone()),
     });
 
     let admin = AdminEndpoint::bind(&config.socket_path).context("cannot serve the admin API")?;
@@ -187,11 +188,17 @@ pub async fn serve(
     outcome
 }
 
-/// One attestation slot per core when `ratelimit.attestation` is on (the excess
-/// waits), otherwise no practical limit.
+/// Attestations admitted per core when `ratelimit.attestation` is on. An admitted
+/// attestation spends most of its time waiting for the datastore, and its
+/// signature is bounded separately (one per core), so a few per core keep the
+/// CPU and the group commit busy while the rest of a storm waits in line.
+const ATTESTATIONS_PER_CORE: usize = 16;
+
+/// `ATTESTATIONS_PER_CORE` slots per core when `ratelimit.attestation` is on (the
+/// excess waits), otherwise no practical limit.
 fn attestation_slots(config: &ServerConfig) -> tokio::sync::Semaphore {
     let slots = if config.ratelimit.attestation {
-        std::thread::available_parallelism().map_or(2, usize::from)
+        std::thread::available_parallelism().map_or(2, usize::from) * ATTESTATIONS_PER_CORE
     } else {
         tokio::sync::Semaphore::MAX_PERMITS
     };

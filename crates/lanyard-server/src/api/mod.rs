@@ -28,6 +28,7 @@ use lanyard_spiffe::{SpiffeId, TrustDomain};
 use lanyard_store::Store;
 use tonic::service::Routes;
 
+pub(crate) use agent::NodeWriter;
 pub use agent::{
     AgentService, DEFAULT_JOIN_TOKEN_TTL, JOIN_TOKEN_ATTESTOR, NODE_ATTRIBUTE_METADATA, Reason,
     build_attestors, denied_with_reason, join_token_agent_id,
@@ -67,6 +68,8 @@ pub struct ServerContext {
     pub agent_ttl: Duration,
     /// Attestations allowed to run at once; the rest wait for a slot.
     pub attestation_slots: Semaphore,
+    /// Records attested nodes, many per transaction in a storm.
+    pub(crate) node_writer: NodeWriter,
 }
 
 impl ServerContext {

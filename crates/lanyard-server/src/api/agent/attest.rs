@@ -3,7 +3,7 @@
 //! may send challenges; on success the server records the node with its
 //! selectors and returns the agent's X509-SVID.
 //!
-//! Attestations run at most one per core at a time; the rest wait their turn, so
+//! Attestations run at most 16 per core at a time; the rest wait their turn, so
 //! a boot storm is queued rather than refused.
 
 use std::sync::Arc;
@@ -19,6 +19,7 @@ use rustls_pki_types::CertificateDer;
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
+use super::group_commit::{GroupCommit, WriteBatch};
 use super::issue::{agent_svid_proto, sign_agent_svid};
 use super::status;
 use crate::api::{ApiError, ServerContext};
@@ -175,16 +176,22 @@ async fn session_context(
     ctx: &ServerContext,
     conn: Option<&AgentConnInfo>,
 ) -> Result<SessionContext, Status> {
-    let bundle = ctx
-        .store
-        .get_bundle(&ctx.trust_domain)
-        .await
-        .map_err(|e| status::node_error("failed to attest", e))?;
+    // The cache holds the bundle as of the last applied change; only a server
+    // whose cache has not loaded it yet reads the datastore.
+    let bundle = match ctx.cache.bundle(&ctx.trust_domain) {
+        Some(bundle) => Some(bundle),
+        None => ctx
+            .store
+            .get_bundle(&ctx.trust_domain)
+            .await
+            .map_err(|e| status::node_error("failed to attest", e))?
+            .map(Arc::new),
+    };
     let authorities: Vec<CertificateDer<'static>> = bundle
         .map(|b| {
             b.x509_authorities
-                .into_iter()
-                .map(|a| CertificateDer::from(a.der))
+                .iter()
+                .map(|a| CertificateDer::from(a.der.clone()))
                 .collect()
         })
         .unwrap_or_default();
@@ -232,6 +239,25 @@ async fn admit(
     Ok(existing)
 }
 
+/// Records newly attested nodes, many per transaction when attestations arrive
+/// together.
+pub(crate) struct NodeWriter(GroupCommit<AttestedNode, ()>);
+
+impl NodeWriter {
+    pub(crate) fn new(store: Arc<lanyard_store::Store>) -> Self {
+        let write: Arc<WriteBatch<AttestedNode, ()>> = Arc::new(move |nodes| {
+            let store = store.clone();
+            Box::pin(async move { store.create_nodes(&nodes).await })
+        });
+        Self(GroupCommit::new(write))
+    }
+
+    /// Creates `node`; `AlreadyExists` if it is known.
+    async fn submit(&self, node: AttestedNode) -> Result<(), StoreError> {
+        self.0.submit(node).await
+    }
+}
+
 /// Creates the node record, or refreshes it on re-attestation.
 async fn record_node(
     ctx: &ServerContext,
@@ -256,7 +282,7 @@ async fn record_node(
             agent_version: String::new(),
             last_seen: Some(time::OffsetDateTime::now_utc()),
         };
-        match ctx.store.create_node(&node).await {
+        match ctx.node_writer.submit(node).await {
             Ok(_) => return Ok(()),
             // Another attestation of the same node won the race: refresh it instead.
             Err(StoreError::AlreadyExists(_)) if result.can_reattest => {}

@@ -15,10 +15,11 @@ use lanyard_attest::tpm::{NodeType, Xname};
 use lanyard_attest::x509pop::{self, X509PopServer, X509PopServerConfig};
 use lanyard_attest::{BoxFuture, ConfigError, ServerAttestors};
 use lanyard_spiffe::{SelectorSet, TrustDomain};
-use lanyard_store::model::TpmEnrollment as StoredEnrollment;
+use lanyard_store::model::{JoinToken as StoredJoinToken, TpmEnrollment as StoredEnrollment};
 use lanyard_store::{Store, StoreError};
 use time::OffsetDateTime;
 
+use super::group_commit::{GroupCommit, WriteBatch};
 use crate::config::{LdevidCaSource, NodeAttestorsConfig, TpmAttestorConfig, X509PopMode};
 
 /// Builds the configured attestors.
@@ -29,9 +30,7 @@ pub fn build_attestors(
 ) -> Result<ServerAttestors, ConfigError> {
     let mut attestors = ServerAttestors::new();
     if config.join_token {
-        let redeemer = Arc::new(StoreRedeemer {
-            store: store.clone(),
-        });
+        let redeemer = Arc::new(StoreRedeemer::new(store.clone()));
         attestors.insert(Arc::new(JoinTokenServer::new(
             trust_domain.clone(),
             redeemer,
@@ -102,9 +101,27 @@ fn tpm_attestor(
     ))
 }
 
-/// Redeems join tokens with the store's atomic take.
+/// Redeems join tokens with the store's atomic take, many per transaction when
+/// attestations arrive together.
 struct StoreRedeemer {
-    store: Arc<Store>,
+    takes: GroupCommit<(String, OffsetDateTime), StoredJoinToken>,
+}
+
+impl StoreRedeemer {
+    fn new(store: Arc<Store>) -> Self {
+        let write: Arc<WriteBatch<(String, OffsetDateTime), StoredJoinToken>> =
+            Arc::new(move |tokens| {
+                let store = store.clone();
+                Box::pin(async move {
+                    let tokens: Vec<(&str, OffsetDateTime)> =
+                        tokens.iter().map(|(t, now)| (t.as_str(), *now)).collect();
+                    store.take_join_tokens(&tokens).await
+                })
+            });
+        Self {
+            takes: GroupCommit::new(write),
+        }
+    }
 }
 
 impl JoinTokenRedeemer for StoreRedeemer {
@@ -115,8 +132,8 @@ impl JoinTokenRedeemer for StoreRedeemer {
     ) -> BoxFuture<'a, Result<SelectorSet, RedeemError>> {
         Box::pin(async move {
             match self
-                .store
-                .take_join_token(token.as_str(), OffsetDateTime::from(now))
+                .takes
+                .submit((token.as_str().to_owned(), OffsetDateTime::from(now)))
                 .await
             {
                 Ok(taken) => Ok(taken.node_selectors),

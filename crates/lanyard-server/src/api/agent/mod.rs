@@ -3,6 +3,7 @@
 
 mod attest;
 mod attestors;
+mod group_commit;
 mod issue;
 mod status;
 mod token;
@@ -18,6 +19,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tonic::{Request, Response, Status};
 
+pub(crate) use attest::NodeWriter;
 pub use attestors::build_attestors;
 pub use status::{Reason, denied_with_reason};
 pub use token::{
