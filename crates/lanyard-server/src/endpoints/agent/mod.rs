@@ -89,10 +89,10 @@ impl AgentEndpoint {
         let tls = tls::server_tls_config(certificate, trust.clone()).map_err(EndpointError::Tls)?;
 
         let listener = listen(address).map_err(|source| EndpointError::Bind {
-                what: "the agent endpoint",
-                address: address.to_string(),
-                source,
-            })?;
+            what: "the agent endpoint",
+            address: address.to_string(),
+            source,
+        })?;
         let local_addr = listener.local_addr().ok();
         Ok(Self {
             listener,
