@@ -56,8 +56,9 @@ fn run_scenario(out: &Path, args: &[&str]) -> serde_json::Value {
     let scenario = &json["scenario"];
     assert_eq!(scenario["name"], name);
     assert_eq!(scenario["errors"], 0, "{scenario:#}");
-    if name != "idle" {
-        // An idle window may cost the server less than one /proc clock tick.
+    if name != "idle" && name != "s3" {
+        // An idle window, or a handful of workloads served from the agent's cache,
+        // may cost the server less than one /proc clock tick.
         assert!(
             scenario["server_cpu_s"].as_f64().unwrap() > 0.0,
             "{scenario:#}"
