@@ -1,6 +1,7 @@
 //! Registration entries: the public operations.
 
 pub(crate) mod read;
+mod scan;
 mod write;
 
 use time::OffsetDateTime;

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use lanyard_spiffe::{SelectorMatch, SelectorSet, SpiffeId, TrustDomain};
 use serde::{Deserialize, Serialize};
@@ -15,9 +16,11 @@ pub const MAX_ENTRY_ID_LEN: usize = 255;
 
 /// A registration entry ID: a generated UUID or a caller's choice of 1 to 255
 /// printable ASCII characters without spaces.
+///
+/// Clones share the text: the entry cache keeps every ID in several indexes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct EntryId(String);
+pub struct EntryId(Arc<str>);
 
 /// Why a string is not an entry ID.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -34,7 +37,7 @@ pub enum EntryIdError {
 impl EntryId {
     /// A fresh random (version 4) UUID.
     pub fn generate() -> Self {
-        Self(uuid::Uuid::new_v4().to_string())
+        Self(Arc::from(uuid::Uuid::new_v4().to_string()))
     }
 
     pub fn parse(s: &str) -> Result<Self, EntryIdError> {
@@ -47,7 +50,7 @@ impl EntryId {
         if !s.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(EntryIdError::BadCharacter);
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(Arc::from(s)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -79,7 +82,7 @@ impl TryFrom<String> for EntryId {
 
 impl From<EntryId> for String {
     fn from(id: EntryId) -> Self {
-        id.0
+        id.0.as_ref().to_owned()
     }
 }
 
