@@ -98,13 +98,22 @@ impl EntryCache {
     /// Reads the current state of every touched record and applies it; a record
     /// that is gone was deleted.
     async fn apply(&self, store: &Store, touched: Touched, seq: u64) -> Result<(), StoreError> {
-        let mut entries = Vec::with_capacity(touched.entries.len());
-        for id in &touched.entries {
-            entries.push((id.clone(), store.get_entry(id).await?));
+        // One read for the whole batch: a write of thousands of entries must not
+        // cost thousands of round trips before any agent sees it.
+        let ids: Vec<EntryId> = touched.entries.iter().cloned().collect();
+        let mut found = store.get_entries(&ids).await?.into_iter().peekable();
+        let mut entries = Vec::with_capacity(ids.len());
+        for id in ids {
+            // Both are ordered by ID; an ID without a row was deleted.
+            let entry = found.next_if(|e| e.id == id);
+            entries.push((id, entry));
         }
-        let mut nodes = Vec::with_capacity(touched.nodes.len());
-        for id in &touched.nodes {
-            nodes.push((id.clone(), store.get_node(id).await?));
+        let ids: Vec<SpiffeId> = touched.nodes.iter().cloned().collect();
+        let mut found = store.get_nodes(&ids).await?.into_iter().peekable();
+        let mut nodes = Vec::with_capacity(ids.len());
+        for id in ids {
+            let node = found.next_if(|n| n.spiffe_id == id);
+            nodes.push((id, node));
         }
         let mut bundles = Vec::with_capacity(touched.bundles.len());
         for td in &touched.bundles {

@@ -8,6 +8,8 @@ use lanyard_spiffe::{Selector, SelectorSet, SpiffeId};
 use lanyard_store::model::{AttestedNode, EntryId, RegistrationEntry};
 use time::OffsetDateTime;
 
+use super::hashed::HashedIds;
+
 /// Entries and nodes, indexed for the authorization queries agents need.
 ///
 /// A node alias is an entry parented to the server's own ID
@@ -22,7 +24,7 @@ pub struct EntryIndex {
     server_id: SpiffeId,
     entries: HashMap<EntryId, Arc<RegistrationEntry>>,
     by_parent: HashMap<SpiffeId, BTreeSet<EntryId>>,
-    by_spiffe_id: HashMap<SpiffeId, BTreeSet<EntryId>>,
+    by_spiffe_id: HashedIds,
     by_selector: HashMap<Selector, BTreeSet<EntryId>>,
     aliases_by_selector: HashMap<Selector, BTreeSet<EntryId>>,
     nodes: HashMap<SpiffeId, Arc<AttestedNode>>,
@@ -35,7 +37,7 @@ impl EntryIndex {
             server_id,
             entries: HashMap::new(),
             by_parent: HashMap::new(),
-            by_spiffe_id: HashMap::new(),
+            by_spiffe_id: HashedIds::default(),
             by_selector: HashMap::new(),
             aliases_by_selector: HashMap::new(),
             nodes: HashMap::new(),
@@ -48,7 +50,14 @@ impl EntryIndex {
         entries: impl IntoIterator<Item = RegistrationEntry>,
         nodes: impl IntoIterator<Item = AttestedNode>,
     ) -> Self {
-        let mut index = Self::new(server_id);
+        let entries = entries.into_iter();
+        let (count, _) = entries.size_hint();
+        // Sized up front: growing would rehash every key already in.
+        let mut index = Self {
+            entries: HashMap::with_capacity(count),
+            by_spiffe_id: HashedIds::with_capacity(count),
+            ..Self::new(server_id)
+        };
         for entry in entries {
             index.upsert_entry(entry);
         }
@@ -190,8 +199,12 @@ impl EntryIndex {
             if !visited.insert(parent) {
                 continue;
             }
-            for above in self.by_spiffe_id.get(parent).into_iter().flatten() {
-                if let Some(above) = self.entries.get(above).filter(|e| is_live(e, now)) {
+            for above in self.by_spiffe_id.candidates(parent) {
+                if let Some(above) = self
+                    .entries
+                    .get(above)
+                    .filter(|e| e.spec.spiffe_id == *parent && is_live(e, now))
+                {
                     queue.push_back(&above.spec.parent_id);
                 }
             }
@@ -209,10 +222,7 @@ impl EntryIndex {
             .entry(entry.spec.parent_id.clone())
             .or_default()
             .insert(id.clone());
-        self.by_spiffe_id
-            .entry(entry.spec.spiffe_id.clone())
-            .or_default()
-            .insert(id.clone());
+        self.by_spiffe_id.insert(&entry.spec.spiffe_id, id.clone());
         for selector in &entry.spec.selectors {
             self.by_selector
                 .entry(selector.clone())
@@ -235,7 +245,7 @@ impl EntryIndex {
         };
 
         remove_posting(&mut self.by_parent, &old.spec.parent_id, id);
-        remove_posting(&mut self.by_spiffe_id, &old.spec.spiffe_id, id);
+        self.by_spiffe_id.remove(&old.spec.spiffe_id, id);
         for selector in &old.spec.selectors {
             remove_posting(&mut self.by_selector, selector, id);
             remove_posting(&mut self.aliases_by_selector, selector, id);

@@ -10,6 +10,7 @@
 //! says when it must read the datastore instead).
 
 mod follow;
+mod hashed;
 mod index;
 mod nodes;
 
