@@ -1,16 +1,21 @@
 //! S2, registration scale: entries for a fleet of nodes created through the admin API
 //! in batches, the server restarted on them (load and index time, memory per entry),
-//! and one attested agent receiving a very large authorized set through
-//! `SyncAuthorizedEntries`, then syncing again with nothing changed.
+//! the fleet's nodes attested and following their entries while new ones are created
+//! at a steady rate (propagation under churn, see `churn`), and one attested agent
+//! receiving a very large authorized set through `SyncAuthorizedEntries`, then syncing
+//! again with nothing changed.
+
+mod churn;
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use lanyard_agent::sync::paging::{HeldRevision, sync_authorized_entries};
 use lanyard_agent::sync::poll::GrpcSyncStream;
 
-use super::{Harness, attest_fleet};
+use super::s5::SyncMode;
+use super::{Harness, attest_fleet, summarize_errors};
 use crate::procstat;
 use crate::report::{LatencyRow, ScenarioReport, ThroughputRow};
 use crate::server::workload_entry;
@@ -30,6 +35,21 @@ pub struct S2Args {
     /// Entries per `BatchCreateEntry` call.
     #[arg(long, default_value_t = 1000)]
     pub batch: usize,
+    /// Nodes attested to follow their entries under churn (0: every node of the fleet).
+    #[arg(long, default_value_t = 0)]
+    pub churn_nodes: usize,
+    /// Entries created per second during the churn window (one per call).
+    #[arg(long, default_value_t = 100.0)]
+    pub churn_rate: f64,
+    /// Length of the churn window, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub churn_seconds: f64,
+    /// How the nodes follow their entries.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub churn_sync: SyncMode,
+    /// Poll interval with `--churn-sync poll`, milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub sync_interval_ms: u64,
 }
 
 /// Runs S2.
@@ -44,13 +64,27 @@ pub async fn run(harness: &Harness, args: &S2Args) -> anyhow::Result<ScenarioRep
     let client_before = procstat::sample(None)?;
     let started = Instant::now();
 
-    // Creation through the admin API.
+    // The nodes that will attest and follow their entries under churn own the
+    // fleet's entries (the rest are parented to nodes that never attest).
     let nodes = args.entries.div_ceil(args.per_node.max(1));
+    let churn_nodes = match args.churn_nodes {
+        0 => nodes,
+        n => n.min(nodes),
+    };
+    let tokens = server.join_tokens(churn_nodes, 32).await?;
+    let parents: Vec<String> = (0..nodes)
+        .map(|node| match tokens.get(node) {
+            Some(token) => crate::server::join_token_agent_path(token),
+            None => format!("/spire/agent/x509pop/node-{node}"),
+        })
+        .collect();
+
+    // Creation through the admin API.
     let fleet_entries = (0..args.entries)
         .map(|i| {
             let node = i / args.per_node.max(1);
             workload_entry(
-                &format!("/spire/agent/x509pop/node-{node}"),
+                &parents[node],
                 &format!("/node-{node}/workload/{}", i % args.per_node.max(1)),
                 1000 + i % args.per_node.max(1),
             )
@@ -103,6 +137,8 @@ pub async fn run(harness: &Harness, args: &S2Args) -> anyhow::Result<ScenarioRep
         "bytes",
     );
     report.figure("server CPU for the restart", loaded.cpu.as_secs_f64(), "s");
+
+    run_churn(harness, args, &server, &target, tokens, &mut report).await?;
 
     // One agent, a very large authorized set.
     let token = server.join_tokens(1, 1).await?;
@@ -208,11 +244,89 @@ pub async fn run(harness: &Harness, args: &S2Args) -> anyhow::Result<ScenarioRep
             .to_owned(),
     );
     report.notes.push(
-        "Not measured yet: entry -> agent propagation under 100 entries/s churn, datastore \
-         reads on the read path (TODO(#7))."
-            .to_owned(),
+        "Target under churn: a new entry reaches its node's agent within 1 s at p99.".to_owned(),
     );
     Ok(report)
+}
+
+/// Attests the churn nodes, then measures propagation while entries are created.
+async fn run_churn(
+    harness: &Harness,
+    args: &S2Args,
+    server: &crate::server::BenchServer,
+    target: &crate::client::Target,
+    tokens: Vec<String>,
+    report: &mut ScenarioReport,
+) -> anyhow::Result<()> {
+    let count = tokens.len();
+    let attest_started = Instant::now();
+    let nodes = attest_fleet(target, tokens, 32).await?;
+    report.figure(
+        &format!("{count} churn nodes attested (outside the window)"),
+        attest_started.elapsed().as_secs_f64(),
+        "s",
+    );
+    let mode = match args.churn_sync {
+        SyncMode::Auto if churn::offers_push(&nodes[0].channel).await => SyncMode::Push,
+        SyncMode::Auto => SyncMode::Poll,
+        other => other,
+    };
+    let churn = churn::Churn {
+        rate: args.churn_rate,
+        seconds: args.churn_seconds,
+        mode,
+        interval: Duration::from_millis(args.sync_interval_ms.max(1)),
+    };
+    let before = server.sample()?;
+    let outcome = churn::run(server, &nodes, &churn, harness.deadline).await?;
+    let after = server.sample()?;
+    drop(nodes);
+
+    let created = outcome.creates.len() as u64;
+    report.figure(
+        &format!("churn: entries created (1 per call, {mode:?})"),
+        created as f64,
+        "",
+    );
+    report.figure(
+        "churn: create rate achieved",
+        created as f64 / outcome.create_wall.as_secs_f64().max(1e-9),
+        "/s",
+    );
+    report.figure(
+        "churn: server CPU in the window (incl. the wait for the last entries)",
+        after.cpu.saturating_sub(before.cpu).as_secs_f64(),
+        "s",
+    );
+    report.latencies.push(LatencyRow::from_samples(
+        "churn: create call (1 entry)",
+        outcome.creates,
+    ));
+    let (from_answer, from_request): (Vec<_>, Vec<_>) = outcome
+        .samples
+        .iter()
+        .map(|s| (s.from_answer, s.from_request))
+        .unzip();
+    report.latencies.push(LatencyRow::from_samples(
+        "churn: create answered -> node has the entry",
+        from_answer,
+    ));
+    report.latencies.push(LatencyRow::from_samples(
+        "churn: create sent -> node has the entry",
+        from_request,
+    ));
+    report.retries += outcome.retries;
+    if outcome.missing > 0 {
+        report.errors += outcome.missing;
+        report.notes.push(format!(
+            "churn: {} entries never reached their node ({} creates failed)",
+            outcome.missing, outcome.failed_creates
+        ));
+        report
+            .notes
+            .extend(summarize_errors(&outcome.create_errors, 3));
+    }
+    Ok(())
 }
 
 fn mib(bytes: u64) -> f64 {
