@@ -1,5 +1,6 @@
 //! Small pieces shared by the domain modules: time and number columns, parsing
-//! stored text, page tokens, and WHERE clauses with set-matching filters.
+//! stored text, page tokens, WHERE clauses with set-matching filters, and
+//! multi-row inserts.
 
 use std::str::FromStr;
 
@@ -7,7 +8,11 @@ use lanyard_spiffe::SelectorMatch;
 use time::OffsetDateTime;
 
 use crate::StoreError;
-use crate::backend::Value;
+use crate::backend::{Conn, Value};
+
+/// Most parameters one statement binds; SQLite's default limit is 32,766 and
+/// PostgreSQL's 65,535.
+const MAX_PARAMETERS: usize = 999;
 
 /// Unix seconds, the stored form of every instant.
 pub(crate) fn db_time(t: OffsetDateTime) -> i64 {
@@ -135,4 +140,35 @@ impl Where {
             .collect();
         alternatives.join(" OR ")
     }
+}
+
+/// Inserts `rows` into `table (columns)` with as few statements as the parameter
+/// limit allows: one round trip per few hundred rows instead of one per row.
+pub(crate) async fn insert_rows<C: Conn>(
+    conn: &mut C,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Value>>,
+) -> Result<(), StoreError> {
+    let per_row = columns.len().max(1);
+    let rows_per_statement = (MAX_PARAMETERS / per_row).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+        let mut values = Vec::new();
+        for (i, row) in rows.by_ref().take(rows_per_statement).enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let placeholders: Vec<String> = (1..=row.len())
+                .map(|n| format!("${}", values.len() + n))
+                .collect();
+            sql.push('(');
+            sql.push_str(&placeholders.join(", "));
+            sql.push(')');
+            values.extend(row);
+        }
+        conn.execute(&sql, values).await?;
+    }
+    Ok(())
 }

@@ -7,7 +7,7 @@ use crate::backend::{Conn, DbRow as _, args};
 use crate::changelog::{ChangeKind, Tx};
 use crate::error::is_unique_violation;
 use crate::model::{EntryId, EntryMask, EntrySpec, NewEntry, RegistrationEntry};
-use crate::sql::{db_time, opt_db_time, time_from_db, u64_to_db};
+use crate::sql::{db_time, insert_rows, opt_db_time, time_from_db, u64_to_db};
 
 use super::read;
 
@@ -228,28 +228,43 @@ async fn insert_children<C: Conn>(
     id: &EntryId,
     spec: &EntrySpec,
 ) -> Result<(), StoreError> {
-    for selector in &spec.selectors {
-        conn.execute(
-            "INSERT INTO entry_selectors (entry_id, type, value) VALUES ($1, $2, $3)",
-            args![id.as_str(), selector.kind(), selector.value()],
-        )
-        .await?;
-    }
-    for (position, name) in spec.dns_names.iter().enumerate() {
-        conn.execute(
-            "INSERT INTO entry_dns_names (entry_id, position, dns_name) VALUES ($1, $2, $3)",
-            args![id.as_str(), u64_to_db(position as u64), name.as_str()],
-        )
-        .await?;
-    }
-    for td in &spec.federates_with {
-        conn.execute(
-            "INSERT INTO entry_federates_with (entry_id, trust_domain) VALUES ($1, $2)",
-            args![id.as_str(), td.as_str()],
-        )
-        .await?;
-    }
-    Ok(())
+    let selectors = spec
+        .selectors
+        .iter()
+        .map(|s| args![id.as_str(), s.kind(), s.value()])
+        .collect();
+    insert_rows(
+        conn,
+        "entry_selectors",
+        &["entry_id", "type", "value"],
+        selectors,
+    )
+    .await?;
+    let dns_names = spec
+        .dns_names
+        .iter()
+        .enumerate()
+        .map(|(position, name)| args![id.as_str(), u64_to_db(position as u64), name.as_str()])
+        .collect();
+    insert_rows(
+        conn,
+        "entry_dns_names",
+        &["entry_id", "position", "dns_name"],
+        dns_names,
+    )
+    .await?;
+    let federates_with = spec
+        .federates_with
+        .iter()
+        .map(|td| args![id.as_str(), td.as_str()])
+        .collect();
+    insert_rows(
+        conn,
+        "entry_federates_with",
+        &["entry_id", "trust_domain"],
+        federates_with,
+    )
+    .await
 }
 
 /// Equal for "similar" entries (same parent, SPIFFE ID and selector set), which a

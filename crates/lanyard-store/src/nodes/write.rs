@@ -8,14 +8,11 @@ use crate::backend::{Conn, DbRow as _, args};
 use crate::changelog::{ChangeKind, Tx};
 use crate::error::unique_as_exists;
 use crate::model::{AttestedNode, NodeUpdate};
-use crate::sql::{db_time, opt_db_time};
+use crate::sql::{db_time, insert_rows, opt_db_time};
 
 use super::read;
 
 const NODE: &str = "attested node";
-
-/// Rows per multi-row INSERT into `node_selectors` (3 parameters each).
-const SELECTORS_PER_INSERT: usize = 100;
 
 pub(crate) async fn create<C: Conn>(
     tx: &mut Tx<'_, C>,
@@ -223,19 +220,15 @@ async fn insert_selectors<C: Conn>(
     id: &SpiffeId,
     selectors: &SelectorSet,
 ) -> Result<(), StoreError> {
-    let selectors: Vec<_> = selectors.iter().collect();
-    for chunk in selectors.chunks(SELECTORS_PER_INSERT) {
-        let mut sql = String::from("INSERT INTO node_selectors (spiffe_id, type, value) VALUES ");
-        let mut values = Vec::with_capacity(chunk.len() * 3);
-        for (i, selector) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            let p = i * 3;
-            sql.push_str(&format!("(${}, ${}, ${})", p + 1, p + 2, p + 3));
-            values.extend(args![id.as_str(), selector.kind(), selector.value()]);
-        }
-        conn.execute(&sql, values).await?;
-    }
-    Ok(())
+    let rows = selectors
+        .iter()
+        .map(|s| args![id.as_str(), s.kind(), s.value()])
+        .collect();
+    insert_rows(
+        conn,
+        "node_selectors",
+        &["spiffe_id", "type", "value"],
+        rows,
+    )
+    .await
 }
