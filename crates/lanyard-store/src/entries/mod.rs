@@ -1,5 +1,6 @@
 //! Registration entries: the public operations.
 
+mod framed;
 pub(crate) mod read;
 mod scan;
 mod write;

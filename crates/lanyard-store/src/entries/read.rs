@@ -14,7 +14,7 @@ use crate::sql::{
 /// IDs per `IN (...)` list, well under every engine's parameter limit.
 pub(crate) const IN_CHUNK: usize = 500;
 
-pub(super) const COLUMNS: &str = "e.id, e.spiffe_id, e.parent_id, e.x509_svid_ttl, e.jwt_svid_ttl, \
+const COLUMNS: &str = "e.id, e.spiffe_id, e.parent_id, e.x509_svid_ttl, e.jwt_svid_ttl, \
      e.admin, e.downstream, e.hint, e.expires_at, e.revision_number, e.store_svid, \
      e.jwt_svid_include_jti, e.disable_x509_svid_prefetch, e.created_at";
 
@@ -176,7 +176,7 @@ async fn load<C: Conn>(
         .await?;
     let mut entries = rows
         .iter()
-        .map(|row| entry_from_row(row, &row.text("id")?))
+        .map(entry_from_row)
         .collect::<Result<Vec<_>, _>>()?;
     if entries.is_empty() {
         return Ok(entries);
@@ -229,8 +229,7 @@ async fn load<C: Conn>(
     Ok(entries)
 }
 
-/// The entry in `row` (the [`COLUMNS`]), whose `id` column the caller has read.
-pub(super) fn entry_from_row<R: DbRow>(row: &R, id: &str) -> Result<RegistrationEntry, StoreError> {
+fn entry_from_row<R: DbRow>(row: &R) -> Result<RegistrationEntry, StoreError> {
     let ttl = |col: &'static str| -> Result<u32, StoreError> {
         u32::try_from(row.i64(col)?).map_err(|_| StoreError::Corrupt(col))
     };
@@ -250,7 +249,7 @@ pub(super) fn entry_from_row<R: DbRow>(row: &R, id: &str) -> Result<Registration
     spec.disable_x509_svid_prefetch = row.bool("disable_x509_svid_prefetch")?;
 
     Ok(RegistrationEntry {
-        id: parse_db(id, "registration_entries.id")?,
+        id: parse_db(&row.text("id")?, "registration_entries.id")?,
         revision_number: u64_from_db(row.i64("revision_number")?, "revision_number")?,
         created_at: time_from_db(row.i64("created_at")?, "created_at")?,
         spec,

@@ -1,10 +1,9 @@
 //! Reading every entry (a full load of the entry cache) in chunks of consecutive IDs.
 //!
-//! Each chunk is one query: the entries joined with their selectors, so an entry and
-//! its selectors arrive as adjacent rows and no lookup by ID is needed. DNS names and
-//! federated trust domains, which few entries have, are read per chunk by ID range.
-//! Chunks bound the rows held at once, so the peak memory of a load is the result
-//! plus one chunk.
+//! Each chunk is one value holding the entries with their selectors (see `framed`).
+//! DNS names and federated trust domains, which few entries have, are read per
+//! chunk by ID range. Chunks bound what is held at once, so the peak memory of a
+//! load is the result plus one chunk.
 
 use std::collections::HashMap;
 
@@ -15,7 +14,7 @@ use crate::backend::{Conn, DbRow, args};
 use crate::model::RegistrationEntry;
 use crate::sql::parse_db;
 
-use super::read::{COLUMNS, entry_from_row};
+use super::framed;
 
 /// Entries per chunk.
 #[cfg(not(test))]
@@ -51,32 +50,12 @@ pub(crate) async fn all<C: Conn>(conn: &mut C) -> Result<Vec<RegistrationEntry>,
 /// Up to [`CHUNK`] entries with IDs after `after`, ordered by ID, complete.
 async fn chunk<C: Conn>(conn: &mut C, after: &str) -> Result<Vec<RegistrationEntry>, StoreError> {
     let limit = i64::try_from(CHUNK).unwrap_or(i64::MAX);
-    let sql = format!(
-        "SELECT {COLUMNS}, s.type, s.value FROM (SELECT {COLUMNS} FROM registration_entries e \
-         WHERE e.id > $1 ORDER BY e.id LIMIT $2) e \
-         LEFT JOIN entry_selectors s ON s.entry_id = e.id ORDER BY e.id"
-    );
-    let rows = conn.fetch_all(&sql, args![after, limit]).await?;
-
+    let row = conn
+        .fetch_optional(&framed::chunk_sql(), args![after, limit])
+        .await?;
     let mut entries: Vec<RegistrationEntry> = Vec::with_capacity(CHUNK);
-    let mut selectors: Vec<Selector> = Vec::new();
-    for row in &rows {
-        let id = row.text("id")?;
-        if entries.last().is_none_or(|e| e.id.as_str() != id) {
-            if let Some(previous) = entries.last_mut() {
-                previous.spec.selectors = selector_set(std::mem::take(&mut selectors));
-            }
-            entries.push(entry_from_row(row, &id)?);
-        }
-        if let (Some(kind), Some(value)) = (row.opt_text("type")?, row.opt_text("value")?) {
-            let selector =
-                Selector::new(&kind, &value).map_err(|_| StoreError::Corrupt("entry_selectors"))?;
-            selectors.push(selector);
-        }
-    }
-    drop(rows);
-    if let Some(last) = entries.last_mut() {
-        last.spec.selectors = selector_set(selectors);
+    if let Some(text) = row.map(|r| r.opt_text("chunk")).transpose()?.flatten() {
+        framed::decode(&text, &mut entries)?;
     }
     let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
         return Ok(entries);
