@@ -19,10 +19,15 @@ pub(crate) async fn create<C: Conn>(
     now: OffsetDateTime,
 ) -> Result<RegistrationEntry, StoreError> {
     validate(tx.conn, &new.spec).await?;
-    let id = new.id.clone().unwrap_or_else(EntryId::generate);
-    if read::exists(tx.conn, &id).await? {
-        return Err(StoreError::AlreadyExists("registration entry"));
-    }
+    // Only an ID the caller chose can be taken; a generated one is a random UUID,
+    // so a unique violation on insert can only be a similar entry.
+    let id = match &new.id {
+        Some(id) if read::exists(tx.conn, id).await? => {
+            return Err(StoreError::AlreadyExists("registration entry"));
+        }
+        Some(id) => id.clone(),
+        None => EntryId::generate(),
+    };
 
     let spec = &new.spec;
     tx.conn
