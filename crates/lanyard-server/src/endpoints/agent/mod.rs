@@ -47,9 +47,10 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// SYN retransmissions (1 s, 3 s, 7 s...), which leave the server idle.
 const MAX_PENDING_HANDSHAKES: usize = 4096;
 
-/// Connections the kernel may queue before they are accepted; it caps this at
-/// `net.core.somaxconn` (4096 by default since Linux 5.4).
-const LISTEN_BACKLOG: u32 = 4096;
+/// Connections the kernel may queue before they are accepted. The kernel silently
+/// caps this at `net.core.somaxconn` (4096 by default since Linux 5.4), so asking
+/// for the most leaves the real limit to that setting.
+const LISTEN_BACKLOG: u32 = 65_535;
 
 /// HTTP/2 keepalive towards agents, so dead connections are noticed.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
