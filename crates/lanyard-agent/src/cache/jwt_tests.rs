@@ -3,7 +3,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lanyard_spiffe::Selector;
 use tokio::sync::Semaphore;
 
 use super::*;
@@ -54,24 +53,7 @@ fn cache_with_gate(fail: bool) -> (Cache, Arc<GatedSigner>) {
         fail,
     });
     let cache = Cache::new(td("example.org"), signer.clone(), 10, 10);
-    let entry = Entry {
-        id: "a".into(),
-        spiffe_id: id("example.org", "/web"),
-        parent_id: id("example.org", "/spire/agent/join_token/t"),
-        selectors: [Selector::parse("unix:uid:1000").expect("selector")]
-            .into_iter()
-            .collect(),
-        x509_svid_ttl: 0,
-        jwt_svid_ttl: 0,
-        federates_with: Vec::new(),
-        admin: false,
-        downstream: false,
-        expires_at: 0,
-        dns_names: Vec::new(),
-        revision_number: 1,
-        hint: String::new(),
-        created_at: 1,
-    };
+    let entry = tests::entry("a", "/web", &["unix:uid:1000"], 1);
     cache.update_entries(EntryUpdate::Full(vec![entry]));
     (cache, signer)
 }

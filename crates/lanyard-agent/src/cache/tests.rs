@@ -93,7 +93,7 @@ fn selectors(list: &[&str]) -> SelectorSet {
         .collect()
 }
 
-fn entry(entry_id: &str, path: &str, sel: &[&str], created_at: i64) -> Entry {
+pub(super) fn entry(entry_id: &str, path: &str, sel: &[&str], created_at: i64) -> Entry {
     Entry {
         id: entry_id.into(),
         spiffe_id: id("example.org", path),
