@@ -1,5 +1,6 @@
 //! Registration entries: the public operations.
 
+mod create_many;
 mod framed;
 pub(crate) mod read;
 mod scan;
@@ -48,13 +49,10 @@ impl Store {
         batch: &[NewEntry],
     ) -> Result<Vec<Result<RegistrationEntry, StoreError>>, StoreError> {
         let now = OffsetDateTime::now_utc();
-        Ok(write_tx!(self, |tx| {
-            let mut results = Vec::with_capacity(batch.len());
-            for new in batch {
-                batch_item!(tx, results, write::create(&mut tx, new, now).await);
-            }
-            results
-        }))
+        Ok(write_tx!(self, |tx| create_many::create_many(
+            &mut tx, batch, now
+        )
+        .await?))
     }
 
     /// Replaces the fields of entry `id` that `mask` selects with those of `spec`

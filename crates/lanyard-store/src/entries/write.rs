@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use crate::StoreError;
-use crate::backend::{Conn, DbRow as _, args};
+use crate::backend::{Conn, DbRow as _, Value, args};
 use crate::changelog::{ChangeKind, Tx};
 use crate::error::is_unique_violation;
 use crate::model::{EntryId, EntryMask, EntrySpec, NewEntry, RegistrationEntry};
@@ -11,7 +11,8 @@ use crate::sql::{db_time, insert_rows, opt_db_time, time_from_db, u64_to_db};
 
 use super::read;
 
-const SIMILAR: &str = "similar registration entry (same parent, SPIFFE ID and selectors)";
+pub(super) const SIMILAR: &str =
+    "similar registration entry (same parent, SPIFFE ID and selectors)";
 
 pub(crate) async fn create<C: Conn>(
     tx: &mut Tx<'_, C>,
@@ -30,33 +31,16 @@ pub(crate) async fn create<C: Conn>(
     };
 
     let spec = &new.spec;
+    let sql = format!(
+        "INSERT INTO registration_entries ({}) VALUES ({})",
+        ENTRY_COLUMNS.join(", "),
+        placeholders(0, ENTRY_COLUMNS.len())
+    );
     tx.conn
-        .execute(
-            "INSERT INTO registration_entries (id, spiffe_id, parent_id, similarity_key, \
-             x509_svid_ttl, jwt_svid_ttl, admin, downstream, hint, expires_at, revision_number, \
-             store_svid, jwt_svid_include_jti, disable_x509_svid_prefetch, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            args![
-                id.as_str(),
-                spec.spiffe_id.as_str(),
-                spec.parent_id.as_str(),
-                similarity_key(spec),
-                i64::from(spec.x509_svid_ttl),
-                i64::from(spec.jwt_svid_ttl),
-                spec.admin,
-                spec.downstream,
-                spec.hint.as_str(),
-                opt_db_time(spec.expires_at),
-                0_i64,
-                spec.store_svid,
-                spec.jwt_svid_include_jti,
-                spec.disable_x509_svid_prefetch,
-                db_time(now),
-            ],
-        )
+        .execute(&sql, entry_row(&id, spec, now))
         .await
         .map_err(similar_as_exists)?;
-    insert_children(tx.conn, &id, spec).await?;
+    insert_children(tx.conn, &[(&id, spec)]).await?;
 
     tx.record(ChangeKind::Entry, id.as_str());
     Ok(RegistrationEntry {
@@ -109,7 +93,7 @@ pub(crate) async fn update<C: Conn>(
         let sql = format!("DELETE FROM {table} WHERE entry_id = $1");
         tx.conn.execute(&sql, args![id.as_str()]).await?;
     }
-    insert_children(tx.conn, id, spec).await?;
+    insert_children(tx.conn, &[(id, spec)]).await?;
 
     tx.record(ChangeKind::Entry, id.as_str());
     entry.revision_number += 1;
@@ -198,7 +182,7 @@ pub(crate) async fn unfederate<C: Conn>(
 
 /// Rules the store enforces itself; trust-domain membership and reserved paths are
 /// the server's, which knows its trust domain.
-async fn validate<C: Conn>(conn: &mut C, spec: &EntrySpec) -> Result<(), StoreError> {
+pub(super) async fn validate<C: Conn>(conn: &mut C, spec: &EntrySpec) -> Result<(), StoreError> {
     if spec.selectors.is_empty() {
         return Err(StoreError::InvalidArgument("entry has no selectors"));
     }
@@ -228,16 +212,28 @@ async fn lock<C: Conn>(conn: &mut C, id: &EntryId) -> Result<(), StoreError> {
     Ok(())
 }
 
-async fn insert_children<C: Conn>(
+/// Inserts the selectors, DNS names and federations of `entries` with as few
+/// statements as the parameter limit allows.
+pub(super) async fn insert_children<C: Conn>(
     conn: &mut C,
-    id: &EntryId,
-    spec: &EntrySpec,
+    entries: &[(&EntryId, &EntrySpec)],
 ) -> Result<(), StoreError> {
-    let selectors = spec
-        .selectors
-        .iter()
-        .map(|s| args![id.as_str(), s.kind(), s.value()])
-        .collect();
+    let (mut selectors, mut dns_names, mut federates_with) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, spec) in entries {
+        for s in &spec.selectors {
+            selectors.push(args![id.as_str(), s.kind(), s.value()]);
+        }
+        for (position, name) in spec.dns_names.iter().enumerate() {
+            dns_names.push(args![
+                id.as_str(),
+                u64_to_db(position as u64),
+                name.as_str()
+            ]);
+        }
+        for td in &spec.federates_with {
+            federates_with.push(args![id.as_str(), td.as_str()]);
+        }
+    }
     insert_rows(
         conn,
         "entry_selectors",
@@ -245,12 +241,6 @@ async fn insert_children<C: Conn>(
         selectors,
     )
     .await?;
-    let dns_names = spec
-        .dns_names
-        .iter()
-        .enumerate()
-        .map(|(position, name)| args![id.as_str(), u64_to_db(position as u64), name.as_str()])
-        .collect();
     insert_rows(
         conn,
         "entry_dns_names",
@@ -258,11 +248,6 @@ async fn insert_children<C: Conn>(
         dns_names,
     )
     .await?;
-    let federates_with = spec
-        .federates_with
-        .iter()
-        .map(|td| args![id.as_str(), td.as_str()])
-        .collect();
     insert_rows(
         conn,
         "entry_federates_with",
@@ -270,6 +255,54 @@ async fn insert_children<C: Conn>(
         federates_with,
     )
     .await
+}
+
+/// The columns of a new `registration_entries` row, in [`entry_row`]'s order.
+pub(super) const ENTRY_COLUMNS: [&str; 15] = [
+    "id",
+    "spiffe_id",
+    "parent_id",
+    "similarity_key",
+    "x509_svid_ttl",
+    "jwt_svid_ttl",
+    "admin",
+    "downstream",
+    "hint",
+    "expires_at",
+    "revision_number",
+    "store_svid",
+    "jwt_svid_include_jti",
+    "disable_x509_svid_prefetch",
+    "created_at",
+];
+
+/// The values of a new entry's row (revision 0), in [`ENTRY_COLUMNS`]' order.
+pub(super) fn entry_row(id: &EntryId, spec: &EntrySpec, now: OffsetDateTime) -> Vec<Value> {
+    args![
+        id.as_str(),
+        spec.spiffe_id.as_str(),
+        spec.parent_id.as_str(),
+        similarity_key(spec),
+        i64::from(spec.x509_svid_ttl),
+        i64::from(spec.jwt_svid_ttl),
+        spec.admin,
+        spec.downstream,
+        spec.hint.as_str(),
+        opt_db_time(spec.expires_at),
+        0_i64,
+        spec.store_svid,
+        spec.jwt_svid_include_jti,
+        spec.disable_x509_svid_prefetch,
+        db_time(now),
+    ]
+}
+
+/// `($first+1, ..., $first+count)`'s inside: the placeholders of one row.
+pub(super) fn placeholders(first: usize, count: usize) -> String {
+    (first + 1..=first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Equal for "similar" entries (same parent, SPIFFE ID and selector set), which a

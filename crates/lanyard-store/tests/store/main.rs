@@ -6,6 +6,7 @@ mod changes;
 mod common;
 mod crash;
 mod entries;
+mod entry_batches;
 mod nodes;
 mod schema;
 mod tokens;
