@@ -73,6 +73,19 @@ impl Store {
         Ok(write_tx!(self, |tx| write::update(&mut tx, id, update).await?))
     }
 
+    /// Makes the pending (renewed) serial `serial` current, if it still is the
+    /// pending one; returns whether it was.
+    pub async fn activate_node_serial(
+        &self,
+        id: &SpiffeId,
+        serial: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(write_tx!(self, |tx| write::activate_serial(
+            &mut tx, id, serial
+        )
+        .await?))
+    }
+
     /// Sets `last_seen`; not written to the change log.
     pub async fn touch_node(&self, id: &SpiffeId, at: OffsetDateTime) -> Result<(), StoreError> {
         write_tx!(self, |tx| write::touch(tx.conn, id, at).await?);

@@ -102,6 +102,30 @@ pub(crate) async fn update<C: Conn>(
     Ok(node)
 }
 
+/// Makes the pending serial `serial` the node's current one, only if it is still
+/// the pending one; returns whether it was. A renewal committed in between (a newer
+/// pending serial) is therefore never overwritten.
+pub(crate) async fn activate_serial<C: Conn>(
+    tx: &mut Tx<'_, C>,
+    id: &SpiffeId,
+    serial: &str,
+) -> Result<bool, StoreError> {
+    let n = tx
+        .conn
+        .execute(
+            "UPDATE attested_nodes SET cert_serial = new_cert_serial, \
+             cert_not_after = COALESCE(new_cert_not_after, cert_not_after), \
+             new_cert_serial = NULL, new_cert_not_after = NULL \
+             WHERE spiffe_id = $1 AND new_cert_serial = $2",
+            args![id.as_str(), serial],
+        )
+        .await?;
+    if n > 0 {
+        tx.record(ChangeKind::Node, id.as_str());
+    }
+    Ok(n > 0)
+}
+
 /// Records that the agent was seen; not a change agents care about, so not logged.
 pub(crate) async fn touch<C: Conn>(
     conn: &mut C,

@@ -15,6 +15,7 @@ use crate::common::{conformance, id, selectors};
 conformance!(
     node_lifecycle,
     batched_node_creation_fails_items_alone,
+    activation_never_undoes_a_later_renewal,
     node_filters_agree_with_selector_set_matching,
     prune_keeps_banned_and_unrenewable_nodes,
 );
@@ -77,6 +78,48 @@ async fn batched_node_creation_fails_items_alone(store: Arc<Store>) {
     );
     // One change per created node, none for the refused one.
     assert_eq!(*store.subscribe().borrow(), seq_before + 2);
+}
+
+async fn activation_never_undoes_a_later_renewal(store: Arc<Store>) {
+    let n = node("/spire/agent/join_token/renewing", &[]);
+    store.create_node(&n).await.unwrap();
+    let renew = |serial: &str, not_after: i64| NodeUpdate {
+        new_cert_serial: Some(Some(serial.into())),
+        new_cert_not_after: Some(Some(at(not_after))),
+        ..NodeUpdate::default()
+    };
+
+    // The agent renews twice before its first renewed SVID is seen in use: the
+    // activation of the first must not clear the second.
+    store
+        .update_node(&n.spiffe_id, &renew("2", 2_000_000_100))
+        .await
+        .unwrap();
+    store
+        .update_node(&n.spiffe_id, &renew("3", 2_000_000_200))
+        .await
+        .unwrap();
+    assert!(!store.activate_node_serial(&n.spiffe_id, "2").await.unwrap());
+    let got = store.get_node(&n.spiffe_id).await.unwrap().unwrap();
+    assert_eq!(got.cert_serial, "1234");
+    assert_eq!(got.new_cert_serial.as_deref(), Some("3"));
+
+    let seq = *store.subscribe().borrow();
+    assert!(store.activate_node_serial(&n.spiffe_id, "3").await.unwrap());
+    let got = store.get_node(&n.spiffe_id).await.unwrap().unwrap();
+    assert_eq!(got.cert_serial, "3");
+    assert_eq!(got.cert_not_after, at(2_000_000_200));
+    assert_eq!(got.new_cert_serial, None);
+    assert_eq!(got.new_cert_not_after, None);
+    assert_eq!(
+        *store.subscribe().borrow(),
+        seq + 1,
+        "recorded as a node change"
+    );
+
+    // Activating again (a second request with the same SVID) changes nothing.
+    assert!(!store.activate_node_serial(&n.spiffe_id, "3").await.unwrap());
+    assert_eq!(*store.subscribe().borrow(), seq + 1);
 }
 
 async fn node_lifecycle(store: Arc<Store>) {

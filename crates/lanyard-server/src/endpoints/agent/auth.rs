@@ -16,7 +16,6 @@ use std::time::SystemTime;
 
 use lanyard_spiffe::{Bundle, SpiffeId};
 use lanyard_store::Store;
-use lanyard_store::model::NodeUpdate;
 use rustls_pki_types::CertificateDer;
 use tower::{Layer, Service};
 use x509_parser::prelude::FromDer as _;
@@ -151,14 +150,9 @@ impl Authenticator {
             return Ok(());
         }
         if node.new_cert_serial.as_deref() == Some(serial) {
-            let update = NodeUpdate {
-                cert_serial: Some(serial.to_owned()),
-                cert_not_after: node.new_cert_not_after,
-                new_cert_serial: Some(None),
-                new_cert_not_after: Some(None),
-                ..NodeUpdate::default()
-            };
-            if let Err(error) = self.store.update_node(id, &update).await {
+            // Conditional on the serial still being the pending one: a renewal that
+            // committed since `node` was read must not be undone.
+            if let Err(error) = self.store.activate_node_serial(id, serial).await {
                 tracing::warn!(%error, agent_id = %id, "cannot activate the renewed agent svid");
             }
             return Ok(());
