@@ -41,6 +41,7 @@ pub struct JwtSvidRequest {
 #[derive(Clone)]
 pub struct IssuedJwtSvid {
     token: String,
+    issued_at: i64,
     expires_at: SystemTime,
 }
 
@@ -146,17 +147,22 @@ impl JwtKey {
         } else {
             None
         };
+        let issued_at = unix_seconds(now);
         let claims = JwtSvidClaims {
             sub: request.spiffe_id.clone(),
             aud: request.audience.clone(),
             exp: unix_seconds(expires_at),
-            iat: unix_seconds(now),
+            iat: issued_at,
             iss: request.issuer.clone(),
             jti,
         };
         let token = issue_jwt_svid(self, &claims)?;
         tracing::debug!(spiffe_id = %request.spiffe_id, key_id = %self.key_id, "signed jwt-svid");
-        Ok(IssuedJwtSvid { token, expires_at })
+        Ok(IssuedJwtSvid {
+            token,
+            issued_at,
+            expires_at,
+        })
     }
 }
 
@@ -192,6 +198,11 @@ impl IssuedJwtSvid {
         &self.token
     }
 
+    /// The `iat` claim, in Unix seconds.
+    pub fn issued_at(&self) -> i64 {
+        self.issued_at
+    }
+
     /// The `exp` claim.
     pub fn expires_at(&self) -> SystemTime {
         self.expires_at
@@ -202,6 +213,7 @@ impl fmt::Debug for IssuedJwtSvid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IssuedJwtSvid")
             .field("token", &"<redacted>")
+            .field("issued_at", &self.issued_at)
             .field("expires_at", &self.expires_at)
             .finish()
     }

@@ -40,6 +40,8 @@ fn jwt_svids_verify_for_each_key_type_with_the_matching_algorithm() {
         assert_eq!(svid.spiffe_id(), &id("/w"));
         assert_eq!(svid.expires_at(), 1_800_000_000 + 3600);
         assert_eq!(issued.expires_at(), start() + HOUR);
+        assert_eq!(svid.issued_at(), Some(issued.issued_at()));
+        assert_eq!(issued.issued_at(), 1_800_000_000);
         assert_eq!(svid.claims()["iss"], "https://oidc.example.org");
         assert_eq!(svid.claims()["jti"].as_str().unwrap().len(), 32);
     }
