@@ -181,11 +181,7 @@ async fn load<C: Conn>(
     if entries.is_empty() {
         return Ok(entries);
     }
-    let index: HashMap<String, usize> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.id.as_str().to_owned(), i))
-        .collect();
+    let index = positions(&entries);
     let find = |row: &C::Row| -> Result<Option<usize>, StoreError> {
         Ok(index.get(&row.text("entry_id")?).copied())
     };
@@ -254,4 +250,13 @@ fn entry_from_row<R: DbRow>(row: &R) -> Result<RegistrationEntry, StoreError> {
         created_at: time_from_db(row.i64("created_at")?, "created_at")?,
         spec,
     })
+}
+
+/// Where each entry of `entries` is, by ID text (to attach child rows read apart).
+pub(super) fn positions(entries: &[RegistrationEntry]) -> HashMap<String, usize> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.id.as_str().to_owned(), i))
+        .collect()
 }

@@ -5,8 +5,6 @@
 //! chunk by ID range. Chunks bound what is held at once, so the peak memory of a
 //! load is the result plus one chunk.
 
-use std::collections::HashMap;
-
 use lanyard_spiffe::{Selector, SelectorSet};
 
 use crate::StoreError;
@@ -80,11 +78,7 @@ async fn chunk<C: Conn>(conn: &mut C, after: &str) -> Result<Vec<RegistrationEnt
         return Ok(entries);
     }
 
-    let position: HashMap<String, usize> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.id.as_str().to_owned(), i))
-        .collect();
+    let position = super::read::positions(&entries);
     for row in &dns {
         if let Some(&i) = position.get(&row.text("entry_id")?) {
             entries[i].spec.dns_names.push(row.text("dns_name")?);

@@ -65,28 +65,21 @@ pub(crate) async fn update<C: Conn>(
     let spec = &entry.spec;
     validate(tx.conn, spec).await?;
 
+    let assignments: Vec<String> = SPEC_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, col)| format!("{col} = ${}", i + 1))
+        .collect();
+    let sql = format!(
+        "UPDATE registration_entries SET {}, revision_number = revision_number + 1 \
+         WHERE id = ${}",
+        assignments.join(", "),
+        SPEC_COLUMNS.len() + 1
+    );
+    let mut values = spec_values(spec);
+    values.extend(args![id.as_str()]);
     tx.conn
-        .execute(
-            "UPDATE registration_entries SET spiffe_id = $1, parent_id = $2, similarity_key = $3, \
-             x509_svid_ttl = $4, jwt_svid_ttl = $5, admin = $6, downstream = $7, hint = $8, \
-             expires_at = $9, revision_number = revision_number + 1, store_svid = $10, \
-             jwt_svid_include_jti = $11, disable_x509_svid_prefetch = $12 WHERE id = $13",
-            args![
-                spec.spiffe_id.as_str(),
-                spec.parent_id.as_str(),
-                similarity_key(spec),
-                i64::from(spec.x509_svid_ttl),
-                i64::from(spec.jwt_svid_ttl),
-                spec.admin,
-                spec.downstream,
-                spec.hint.as_str(),
-                opt_db_time(spec.expires_at),
-                spec.store_svid,
-                spec.jwt_svid_include_jti,
-                spec.disable_x509_svid_prefetch,
-                id.as_str(),
-            ],
-        )
+        .execute(&sql, values)
         .await
         .map_err(similar_as_exists)?;
     for table in ["entry_selectors", "entry_dns_names", "entry_federates_with"] {
@@ -257,9 +250,8 @@ pub(super) async fn insert_children<C: Conn>(
     .await
 }
 
-/// The columns of a new `registration_entries` row, in [`entry_row`]'s order.
-pub(super) const ENTRY_COLUMNS: [&str; 15] = [
-    "id",
+/// The columns an entry's spec sets, in [`spec_values`]' order.
+const SPEC_COLUMNS: [&str; 12] = [
     "spiffe_id",
     "parent_id",
     "similarity_key",
@@ -269,17 +261,33 @@ pub(super) const ENTRY_COLUMNS: [&str; 15] = [
     "downstream",
     "hint",
     "expires_at",
-    "revision_number",
     "store_svid",
     "jwt_svid_include_jti",
     "disable_x509_svid_prefetch",
+];
+
+/// The columns of a new `registration_entries` row, in [`entry_row`]'s order.
+pub(super) const ENTRY_COLUMNS: [&str; 15] = [
+    "id",
+    SPEC_COLUMNS[0],
+    SPEC_COLUMNS[1],
+    SPEC_COLUMNS[2],
+    SPEC_COLUMNS[3],
+    SPEC_COLUMNS[4],
+    SPEC_COLUMNS[5],
+    SPEC_COLUMNS[6],
+    SPEC_COLUMNS[7],
+    SPEC_COLUMNS[8],
+    SPEC_COLUMNS[9],
+    SPEC_COLUMNS[10],
+    SPEC_COLUMNS[11],
+    "revision_number",
     "created_at",
 ];
 
-/// The values of a new entry's row (revision 0), in [`ENTRY_COLUMNS`]' order.
-pub(super) fn entry_row(id: &EntryId, spec: &EntrySpec, now: OffsetDateTime) -> Vec<Value> {
+/// The values of [`SPEC_COLUMNS`] for `spec`.
+fn spec_values(spec: &EntrySpec) -> Vec<Value> {
     args![
-        id.as_str(),
         spec.spiffe_id.as_str(),
         spec.parent_id.as_str(),
         similarity_key(spec),
@@ -289,12 +297,18 @@ pub(super) fn entry_row(id: &EntryId, spec: &EntrySpec, now: OffsetDateTime) -> 
         spec.downstream,
         spec.hint.as_str(),
         opt_db_time(spec.expires_at),
-        0_i64,
         spec.store_svid,
         spec.jwt_svid_include_jti,
         spec.disable_x509_svid_prefetch,
-        db_time(now),
     ]
+}
+
+/// The values of a new entry's row (revision 0), in [`ENTRY_COLUMNS`]' order.
+pub(super) fn entry_row(id: &EntryId, spec: &EntrySpec, now: OffsetDateTime) -> Vec<Value> {
+    let mut row = args![id.as_str()];
+    row.extend(spec_values(spec));
+    row.extend(args![0_i64, db_time(now)]);
+    row
 }
 
 /// `($first+1, ..., $first+count)`'s inside: the placeholders of one row.
