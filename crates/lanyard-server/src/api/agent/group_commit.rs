@@ -22,10 +22,13 @@ const MAX_BATCH: usize = 256;
 const QUEUE_CAPACITY: usize = 4096;
 
 /// Writes a batch in one transaction: one result per item, in order; the outer
-/// error means nothing was written.
-pub(crate) type WriteBatch<I, O> = dyn Fn(Vec<I>) -> BoxFuture<'static, Result<Vec<Result<O, StoreError>>, StoreError>>
-    + Send
-    + Sync;
+/// error means nothing was written. The batch is shared so that it can be written
+/// again item by item after a failure without copying it beforehand.
+pub(crate) type WriteBatch<I, O> =
+    dyn Fn(Arc<[I]>) -> BoxFuture<'static, BatchResults<O>> + Send + Sync;
+
+/// What a batch write returns (see [`WriteBatch`]).
+pub(crate) type BatchResults<O> = Result<Vec<Result<O, StoreError>>, StoreError>;
 
 /// One caller's item and where its result goes.
 type Job<I, O> = (I, oneshot::Sender<Result<O, StoreError>>);
@@ -40,7 +43,7 @@ pub(crate) struct GroupCommit<I, O> {
 
 impl<I, O> GroupCommit<I, O>
 where
-    I: Clone + Send + 'static,
+    I: Clone + Send + Sync + 'static,
     O: Send + 'static,
 {
     pub(crate) fn new(write: Arc<WriteBatch<I, O>>) -> Self {
@@ -60,34 +63,38 @@ where
         });
         let (answer, result) = oneshot::channel();
         if queue.send((item.clone(), answer)).await.is_err() {
-            return self.write_alone(item).await;
+            return write_alone(&*self.write, item).await;
         }
         match result.await {
             Ok(result) => result,
             // The writing task is gone (the runtime is shutting down).
-            Err(_) => self.write_alone(item).await,
+            Err(_) => write_alone(&*self.write, item).await,
         }
     }
+}
 
-    async fn write_alone(&self, item: I) -> Result<O, StoreError> {
-        (self.write)(vec![item])
-            .await?
-            .pop()
-            .unwrap_or(Err(StoreError::InvalidArgument(
-                "a batch write returned no result",
-            )))
+/// Writes `item` in a transaction of its own.
+async fn write_alone<I, O>(write: &WriteBatch<I, O>, item: I) -> Result<O, StoreError> {
+    let mut results = write(Arc::from([item])).await?;
+    if results.len() == 1 {
+        results.remove(0)
+    } else {
+        Err(StoreError::InvalidArgument(
+            "a batch write returned no result",
+        ))
     }
 }
 
 /// The writing task: takes what has queued up, writes it, answers, repeats.
 async fn run<I, O>(mut receiver: mpsc::Receiver<Job<I, O>>, write: Arc<WriteBatch<I, O>>)
 where
-    I: Clone + Send + 'static,
+    I: Clone + Send + Sync + 'static,
     O: Send + 'static,
 {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (items, answers): (Vec<I>, Vec<_>) = jobs.drain(..).unzip();
+        let items: Arc<[I]> = items.into();
         tracing::debug!(items = items.len(), "writing a batch");
         match write(items.clone()).await {
             Ok(results) if results.len() == answers.len() => {
@@ -101,15 +108,8 @@ where
                 if let Err(error) = &outcome {
                     tracing::debug!(%error, "batch write failed; writing items alone");
                 }
-                for (answer, item) in answers.into_iter().zip(items) {
-                    let result = match write(vec![item]).await {
-                        Ok(mut results) if results.len() == 1 => results.remove(0),
-                        Ok(_) => Err(StoreError::InvalidArgument(
-                            "a batch write returned no result",
-                        )),
-                        Err(error) => Err(error),
-                    };
-                    let _ = answer.send(result);
+                for (answer, item) in answers.into_iter().zip(items.iter()) {
+                    let _ = answer.send(write_alone(&*write, item.clone()).await);
                 }
             }
         }
@@ -129,7 +129,7 @@ mod tests {
         sizes: Arc<Mutex<Vec<usize>>>,
         gate: Arc<tokio::sync::RwLock<()>>,
     ) -> Arc<WriteBatch<u32, u32>> {
-        Arc::new(move |items: Vec<u32>| {
+        Arc::new(move |items: Arc<[u32]>| {
             let sizes = sizes.clone();
             let gate = gate.clone();
             Box::pin(async move {
@@ -139,8 +139,8 @@ mod tests {
                     return Err(StoreError::Conflict("batch refused"));
                 }
                 Ok(items
-                    .into_iter()
-                    .map(|i| {
+                    .iter()
+                    .map(|&i| {
                         if i % 2 == 1 {
                             Err(StoreError::NotFound("odd"))
                         } else {
