@@ -34,7 +34,8 @@ pub fn agent_binary(harness: &Harness, explicit: Option<&PathBuf>) -> anyhow::Re
         .unwrap_or_else(|| harness.server.binary.with_file_name("lanyard-agent"));
     anyhow::ensure!(
         path.is_file(),
-        "no agent binary at {} (build it with `cargo build --release -p lanyard-agent` or pass --agent-bin)",
+        "no agent binary at {} (build it with `cargo build --release -p lanyard-agent` \
+         or pass --agent-bin)",
         path.display()
     );
     Ok(path)

@@ -240,7 +240,8 @@ async fn drain(tasks: &mut JoinSet<(&'static str, anyhow::Result<()>)>) {
             ended = tasks.join_next() => match ended {
                 None => return,
                 Some(Ok((name, Err(error)))) => {
-                    tracing::warn!(task = name, error = %format!("{error:#}"), "task failed during shutdown");
+                    let error = format!("{error:#}");
+                    tracing::warn!(task = name, %error, "task failed during shutdown");
                 }
                 Some(_) => {}
             },

@@ -107,7 +107,8 @@ impl Where {
             SelectorMatch::Exact => {
                 let member = self.member_predicate(cols, members);
                 format!(
-                    "(SELECT COUNT(*) {owned}) = {n} AND (SELECT COUNT(*) {owned} AND ({member})) = {n}"
+                    "(SELECT COUNT(*) {owned}) = {n} AND \
+                     (SELECT COUNT(*) {owned} AND ({member})) = {n}"
                 )
             }
             SelectorMatch::Subset => {

@@ -260,7 +260,8 @@ async fn create_one(
 pub(super) async fn offers_push(channel: &Channel) -> bool {
     let mut client = AgentSyncClient::new(channel.clone());
     let request = WatchAuthorizedRequest { since_sequence: 0 };
-    !matches!(client.watch_authorized(request).await, Err(s) if s.code() == tonic::Code::Unimplemented)
+    let answer = client.watch_authorized(request).await;
+    !matches!(answer, Err(s) if s.code() == tonic::Code::Unimplemented)
 }
 
 fn abort(followers: Vec<JoinHandle<()>>) {
