@@ -1,8 +1,9 @@
 //! The agent path's use of the cache: single-entry authorization and when a
 //! cached node may stand in for the datastore's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
+use lanyard_spiffe::SpiffeId;
 use lanyard_store::model::{EntryId, NodeUpdate};
 
 use super::tests::{Lcg, SERVER, entry, id, node, selectors, sqlite_store};
@@ -61,6 +62,47 @@ fn single_entry_authorization_agrees_with_the_authorized_set() {
     assert!(
         checked > 100,
         "the random forests authorize too little: {checked}"
+    );
+}
+
+#[test]
+fn every_authorized_entry_hangs_below_a_root_of_its_agent() {
+    // What the push-stream dispatcher relies on: walking up from the parent of a
+    // changed entry reaches a root of every agent the entry is authorized for.
+    let node_selector_sets = [vec![], vec!["node:k:0"], vec!["node:k:1", "node:k:2"]];
+    let (mut reached, mut spared) = (0, 0);
+    for seed in 1..=20 {
+        let index = random_index(seed);
+        for agent in 0..3 {
+            let agent_id = id(&format!("spiffe://example.org/spire/agent/t/{agent}"));
+            for sels in &node_selector_sets {
+                let sels = selectors(sels);
+                let mut roots: HashSet<SpiffeId> = index
+                    .node_aliases(&sels)
+                    .iter()
+                    .map(|alias| alias.spec.spiffe_id.clone())
+                    .collect();
+                roots.insert(agent_id.clone());
+                let authorized = index.authorized_entries(&agent_id, &sels);
+                for n in 0..60 {
+                    let entry_id = EntryId::parse(&format!("e{n}")).expect("valid");
+                    let entry = index.entry(&entry_id).expect("in the forest");
+                    let above = index.ancestors([&entry.spec.parent_id]);
+                    let hits = above.iter().any(|id| roots.contains(id));
+                    if authorized.iter().any(|e| e.id == entry_id) {
+                        assert!(hits, "seed {seed} agent {agent} entry {entry_id}");
+                        reached += 1;
+                    } else if !hits {
+                        spared += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(reached > 100, "too few authorized entries: {reached}");
+    assert!(
+        spared > 100,
+        "the walk reaches nearly every agent: {spared}"
     );
 }
 

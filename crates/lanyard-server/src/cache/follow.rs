@@ -120,11 +120,18 @@ impl EntryCache {
             bundles.push((td.clone(), store.get_bundle(td).await?));
         }
 
+        let mut parents = BTreeSet::new();
         {
             let mut index = self.write();
             for (id, entry) in entries {
+                if let Some(old) = index.entry(&id) {
+                    note_parent(&mut parents, &old.spec.parent_id);
+                }
                 match entry {
-                    Some(entry) => index.upsert_entry(entry),
+                    Some(entry) => {
+                        note_parent(&mut parents, &entry.spec.parent_id);
+                        index.upsert_entry(entry);
+                    }
                     None => {
                         index.remove_entry(&id);
                     }
@@ -158,11 +165,19 @@ impl EntryCache {
         self.publish(CacheUpdate {
             seq,
             entries: touched.entries.into_iter().collect(),
+            parents: parents.into_iter().collect(),
             nodes: touched.nodes.into_iter().collect(),
             bundles: touched.bundles.into_iter().collect(),
             reloaded: false,
         });
         Ok(())
+    }
+}
+
+/// Adds `parent` to `parents` unless it is there (most of a batch shares a few parents).
+fn note_parent(parents: &mut BTreeSet<SpiffeId>, parent: &SpiffeId) {
+    if !parents.contains(parent) {
+        parents.insert(parent.clone());
     }
 }
 

@@ -151,6 +151,30 @@ impl EntryIndex {
         self.collect(found)
     }
 
+    /// `ids` and every ID above them: the parent IDs of the entries whose SPIFFE ID
+    /// is one of them, their parents, and so on up to the roots. Expired entries are
+    /// walked too (an over-approximation); cycles end the walk.
+    pub fn ancestors<'a>(&self, ids: impl IntoIterator<Item = &'a SpiffeId>) -> HashSet<SpiffeId> {
+        let mut found: HashSet<SpiffeId> = HashSet::new();
+        let mut queue: VecDeque<&SpiffeId> = ids.into_iter().collect();
+        while let Some(id) = queue.pop_front() {
+            if found.contains(id) {
+                continue;
+            }
+            found.insert(id.clone());
+            for candidate in self.by_spiffe_id.candidates(id) {
+                if let Some(entry) = self
+                    .entries
+                    .get(candidate)
+                    .filter(|e| e.spec.spiffe_id == *id)
+                {
+                    queue.push_back(&entry.spec.parent_id);
+                }
+            }
+        }
+        found
+    }
+
     /// The entries agent `agent_id` may serve when its node has `node_selectors`:
     /// the descendants of the agent's own ID and of every node alias it belongs to.
     pub fn authorized_entries(

@@ -37,6 +37,9 @@ pub struct CacheUpdate {
     pub seq: u64,
     /// Entries created, updated or deleted.
     pub entries: Vec<EntryId>,
+    /// The parent IDs those entries had before the change and have after it (a
+    /// deleted entry's parent, and both parents of a moved one, are here).
+    pub parents: Vec<SpiffeId>,
     /// Attested nodes created, updated or deleted (their selectors may have changed).
     pub nodes: Vec<SpiffeId>,
     /// Bundles whose content changed.
@@ -178,3 +181,5 @@ fn bundle_map(bundles: Vec<BundleRecord>) -> BundleMap {
 mod agent_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod update_tests;

@@ -6,7 +6,8 @@
 //! SVID); an agent that is evicted or banned while its stream is open gets
 //! `PermissionDenied` with SPIRE's reason details and the stream ends. Streams are
 //! computed from the in-memory entry cache ([`crate::cache`]); the datastore is read
-//! once per stream, when it opens.
+//! once per stream, when it opens. A cache update wakes only the streams it can
+//! concern ([`watchers`]).
 //!
 //! A reconnecting agent sends the sequence of the last batch it applied. The
 //! server remembers, per agent and in memory, the views behind the last few batches
@@ -15,8 +16,8 @@
 
 mod messages;
 mod stream;
-mod touched;
 mod view;
+mod watchers;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -28,8 +29,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::api::{ServerContext, require_agent};
-use touched::TouchedMemo;
 use view::View;
+use watchers::Watchers;
 
 /// Messages buffered per stream before the sender waits for the agent.
 const STREAM_BUFFER: usize = 4;
@@ -46,7 +47,7 @@ const VIEWS_PER_AGENT: usize = 4;
 pub struct AgentSyncService {
     ctx: Arc<ServerContext>,
     resumable: Arc<Resumable>,
-    touched: Arc<TouchedMemo>,
+    watchers: Arc<Watchers>,
 }
 
 impl AgentSyncService {
@@ -55,7 +56,7 @@ impl AgentSyncService {
         Self {
             ctx,
             resumable: Arc::new(Resumable::default()),
-            touched: Arc::new(TouchedMemo::default()),
+            watchers: Arc::new(Watchers::default()),
         }
     }
 
@@ -80,7 +81,7 @@ impl AgentSync for AgentSyncService {
         tokio::spawn(stream::run(
             self.ctx.clone(),
             self.resumable.clone(),
-            self.touched.clone(),
+            self.watchers.clone(),
             agent_id,
             since,
             responses,

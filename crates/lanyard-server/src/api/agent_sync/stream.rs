@@ -4,21 +4,21 @@
 //!
 //! The node is read from the datastore once, when the stream opens (so a node
 //! attested a moment ago is served before the cache has seen it); after that
-//! everything comes from the entry cache.
+//! everything comes from the entry cache. The stream sleeps until the dispatcher in
+//! [`super::watchers`] says an update concerns it.
 
 use std::sync::Arc;
 
 use lanyard_proto::lanyard::agent::v1::WatchAuthorizedResponse;
 use lanyard_spiffe::{SelectorSet, SpiffeId};
 use lanyard_store::model::AttestedNode;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tonic::Status;
 
 use super::Resumable;
 use super::messages::batch_messages;
-use super::touched::TouchedMemo;
 use super::view::{Delta, View};
+use super::watchers::{Registration, Reread, Watchers};
 use crate::api::{ApiError, Reason, ServerContext, denied_with_reason};
 
 pub(super) type Responses = mpsc::Sender<Result<WatchAuthorizedResponse, Status>>;
@@ -27,7 +27,7 @@ pub(super) type Responses = mpsc::Sender<Result<WatchAuthorizedResponse, Status>
 pub(super) async fn run(
     ctx: Arc<ServerContext>,
     resumable: Arc<Resumable>,
-    touched: Arc<TouchedMemo>,
+    watchers: Arc<Watchers>,
     agent_id: SpiffeId,
     since: u64,
     responses: Responses,
@@ -35,7 +35,7 @@ pub(super) async fn run(
     let stream = Stream {
         ctx,
         resumable,
-        touched,
+        watchers,
         agent_id,
         responses,
     };
@@ -48,21 +48,21 @@ pub(super) async fn run(
 struct Stream {
     ctx: Arc<ServerContext>,
     resumable: Arc<Resumable>,
-    touched: Arc<TouchedMemo>,
+    watchers: Arc<Watchers>,
     agent_id: SpiffeId,
     responses: Responses,
 }
 
 impl Stream {
     async fn serve(&self, since: u64) -> Result<(), Status> {
-        // Subscribe before reading, so no change between the two is missed.
-        let mut updates = self.ctx.cache.subscribe_updates();
+        // Registered before reading, so no change between the two is missed.
+        let registration = self.watchers.register(&self.ctx.cache, &self.agent_id);
         let node = self.node_from_store().await?;
         let mut selectors = node.selectors.clone();
 
         let held = self.resumable.resume(&self.agent_id, since);
         let resumed = held.is_some();
-        let mut view = Arc::new(self.compute(&selectors));
+        let mut view = Arc::new(self.compute(&selectors, &registration));
         let first = view.delta_from(held.as_deref());
         self.send(&first, view.seq).await?;
         self.resumable.remember(&self.agent_id, view.clone());
@@ -75,31 +75,20 @@ impl Stream {
         );
 
         loop {
-            let update = tokio::select! {
+            let reread = tokio::select! {
                 () = self.responses.closed() => return Ok(()),
-                update = updates.recv() => update,
+                reread = registration.woken() => reread,
             };
-            match update {
-                Ok(update) => {
-                    let touched = self.touched.get(&update, &self.ctx.cache);
-                    if !view.may_change(&update, &touched, &self.agent_id, &self.ctx.trust_domain) {
-                        continue;
-                    }
-                    if update.reloaded || touched.nodes.contains(&self.agent_id) {
-                        selectors = self.node_from_cache()?;
-                    }
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    // Rare: re-read the node from the datastore and compare everything.
-                    tracing::debug!(agent_id = %self.agent_id, missed, "push stream lagged");
+            match reread {
+                Reread::Entries => {}
+                Reread::NodeFromCache => selectors = self.node_from_cache()?,
+                Reread::NodeFromStore => {
+                    tracing::debug!(agent_id = %self.agent_id, "push stream re-reads its node");
                     selectors = self.node_from_store().await?.selectors;
-                }
-                Err(RecvError::Closed) => {
-                    return Err(Status::unavailable("server is shutting down"));
                 }
             }
 
-            let next = Arc::new(self.compute(&selectors));
+            let next = Arc::new(self.compute(&selectors, &registration));
             let delta = next.delta_from(Some(&view));
             view = next;
             if delta.is_empty() {
@@ -110,13 +99,22 @@ impl Stream {
         }
     }
 
-    fn compute(&self, selectors: &SelectorSet) -> View {
-        View::compute(
-            &self.ctx.cache,
-            &self.agent_id,
-            selectors,
-            &self.ctx.trust_domain,
-        )
+    /// The agent's view as of now, with the stream registered under its roots.
+    fn compute(&self, selectors: &SelectorSet, registration: &Registration) -> View {
+        loop {
+            let view = View::compute(
+                &self.ctx.cache,
+                &self.agent_id,
+                selectors,
+                &self.ctx.trust_domain,
+            );
+            // With new roots (the node joined or left an alias), an update applied
+            // after the view was read may have been dispatched before the roots were
+            // registered; read again if anything was applied since.
+            if !registration.set_roots(view.roots()) || self.ctx.cache.applied_seq() == view.seq {
+                return view;
+            }
+        }
     }
 
     /// The node as the datastore has it, if it may still be served.

@@ -7,9 +7,11 @@ use lanyard_store::model::{
 };
 use time::OffsetDateTime;
 
+use futures::FutureExt;
+
 use super::Resumable;
-use super::touched::Touched;
 use super::view::View;
+use super::watchers::{Registration, Reread, Watchers};
 use crate::cache::{CacheUpdate, EntryCache};
 
 const SERVER: &str = "spiffe://example.org/spire/server";
@@ -131,17 +133,6 @@ fn names(ids: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<String> {
     names
 }
 
-fn touching(seq: u64, entries: &[&str]) -> CacheUpdate {
-    CacheUpdate {
-        seq,
-        entries: entries
-            .iter()
-            .map(|e| EntryId::parse(e).expect("entry id"))
-            .collect(),
-        ..CacheUpdate::default()
-    }
-}
-
 #[test]
 fn the_first_batch_lists_the_authorized_set_and_the_bundles_it_needs() {
     let cache = cache(
@@ -218,80 +209,109 @@ fn a_delta_names_only_what_changed() {
     );
 }
 
-#[test]
-fn only_updates_that_can_reach_the_agent_wake_its_stream() {
+/// What a registered stream was woken for, if it was woken.
+fn woken(registration: &Registration) -> Option<Reread> {
+    registration.woken().now_or_never()
+}
+
+/// An update touching `entries` whose parents before and after were `parents`.
+fn touching(entries: &[&str], parents: &[&str]) -> CacheUpdate {
+    CacheUpdate {
+        seq: 9,
+        entries: entries
+            .iter()
+            .map(|e| EntryId::parse(e).expect("entry id"))
+            .collect(),
+        parents: parents.iter().map(|p| id(p)).collect(),
+        ..CacheUpdate::default()
+    }
+}
+
+#[tokio::test]
+async fn an_update_wakes_only_the_streams_it_concerns() {
     let mut entries = base_entries();
-    entries.push(entry(
-        "added",
-        "spiffe://example.org/w/added",
-        AGENT,
-        &["unix:uid:4"],
-    ));
     entries.push(entry(
         "grandchild",
         "spiffe://example.org/w/deeper",
         "spiffe://example.org/w/direct",
         &["unix:uid:5"],
     ));
-    entries.push(entry(
-        "new-alias",
-        "spiffe://example.org/any",
-        SERVER,
-        &["node:type:x"],
-    ));
-    entries.push(entry(
-        "other-2",
-        "spiffe://example.org/w/o2",
-        OTHER_AGENT,
-        &["unix:uid:6"],
-    ));
-    let held = view_of(&cache(
-        5,
-        base_entries(),
-        vec![bundle("example.org", "own")],
-    ));
     let now = cache(9, entries, vec![bundle("example.org", "own")]);
-    let agent = id(AGENT);
-    let own = td("example.org");
-    let wakes =
-        |update: &CacheUpdate| held.may_change(update, &Touched::of(update, &now), &agent, &own);
+    let watchers = Arc::new(Watchers::default());
+    let mine = watchers.register(&now, &id(AGENT));
+    assert!(mine.set_roots(view_of(&now).roots()), "the alias is a root");
+    assert!(!mine.set_roots(view_of(&now).roots()));
+    let other = watchers.register(&now, &id(OTHER_AGENT));
+    let wakes = |update: &CacheUpdate| {
+        watchers.wake_for(update, &now);
+        (woken(&mine), woken(&other))
+    };
+    let entries = Some(Reread::Entries);
+    let (mine_only, both) = ((entries, None), (entries, entries));
 
-    assert!(wakes(&touching(9, &["added"])), "new child of the agent");
-    assert!(
-        wakes(&touching(9, &["grandchild"])),
-        "child of an authorized entry"
+    assert_eq!(
+        wakes(&touching(&["added"], &[AGENT])),
+        mine_only,
+        "a new child"
     );
-    assert!(wakes(&touching(9, &["direct"])), "an authorized entry");
-    assert!(wakes(&touching(9, &["new-alias"])), "a node alias");
-    assert!(wakes(&touching(9, &["alias"])), "the agent's node alias");
-    assert!(wakes(&touching(9, &["gone-now", "added"])));
-    assert!(!wakes(&touching(9, &["other-2"])), "another agent's entry");
-    assert!(!wakes(&touching(9, &["elsewhere"])));
-    assert!(!wakes(&touching(9, &["never-existed"])));
+    assert_eq!(
+        wakes(&touching(&["gone"], &[AGENT])),
+        mine_only,
+        "a deleted child"
+    );
+    let grandchild = touching(&["grandchild"], &["spiffe://example.org/w/direct"]);
+    assert_eq!(wakes(&grandchild), mine_only, "below an authorized entry");
+    let via_alias = touching(&["via-alias"], &["spiffe://example.org/compute"]);
+    assert_eq!(wakes(&via_alias), mine_only, "below the node's alias");
+    assert_eq!(
+        wakes(&touching(&["other-2"], &[OTHER_AGENT])),
+        (None, entries)
+    );
+    assert_eq!(wakes(&touching(&["moved"], &[AGENT, OTHER_AGENT])), both);
+    assert_eq!(
+        wakes(&touching(&["new-alias"], &[SERVER])),
+        both,
+        "a node alias"
+    );
+    let nobody = "spiffe://example.org/spire/agent/join_token/c";
+    assert_eq!(wakes(&touching(&["x"], &[nobody])), (None, None));
 
-    let bundles = |names: &[&str]| CacheUpdate {
+    let bundles = CacheUpdate {
         seq: 9,
-        bundles: names.iter().map(|n| td(n)).collect(),
+        bundles: vec![td("peer.org")],
         ..CacheUpdate::default()
     };
-    assert!(wakes(&bundles(&["example.org"])), "own bundle");
-    assert!(
-        wakes(&bundles(&["peer.org"])),
-        "a federated bundle it needs"
-    );
-    assert!(!wakes(&bundles(&["unused.org"])));
-
-    let node_update = |who: &str| CacheUpdate {
+    assert_eq!(wakes(&bundles), both, "any bundle");
+    let node_changed = CacheUpdate {
         seq: 9,
-        nodes: vec![id(who)],
+        nodes: vec![id(AGENT)],
         ..CacheUpdate::default()
     };
-    assert!(wakes(&node_update(AGENT)));
-    assert!(!wakes(&node_update(OTHER_AGENT)));
-    assert!(wakes(&CacheUpdate {
+    assert_eq!(wakes(&node_changed), (Some(Reread::NodeFromCache), None));
+    let node_and_bundle = CacheUpdate {
+        bundles: vec![td("example.org")],
+        ..node_changed
+    };
+    let reread = Some(Reread::NodeFromCache);
+    assert_eq!(wakes(&node_and_bundle), (reread, entries));
+    let reloaded = CacheUpdate {
         reloaded: true,
         ..CacheUpdate::default()
-    }));
+    };
+    assert_eq!(wakes(&reloaded), (reread, reread));
+
+    // Wake-ups coalesce, and a dropped stream is no longer woken.
+    watchers.wake_for(&touching(&["added"], &[AGENT]), &now);
+    watchers.wake_for(&touching(&["gone"], &[AGENT]), &now);
+    assert_eq!(woken(&mine), entries);
+    assert_eq!(woken(&mine), None);
+    drop(other);
+    watchers.wake_for(&touching(&["other-2"], &[OTHER_AGENT]), &now);
+    assert_eq!(woken(&mine), None);
+    assert!(
+        watchers.is_empty_but_for(1),
+        "the dropped stream is unregistered"
+    );
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! What one agent holds: its authorized entries, its trust domain's bundle and the
 //! bundles of the trust domains its entries federate with, all read from the entry
-//! cache. Two views make a [`Delta`]; [`View::may_change`] tells from a cache update
-//! alone (no recomputation) whether the view can have changed.
+//! cache. Two views make a [`Delta`].
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
@@ -9,8 +8,7 @@ use std::sync::Arc;
 use lanyard_spiffe::{SelectorSet, SpiffeId, TrustDomain};
 use lanyard_store::model::{BundleRecord, EntryId, RegistrationEntry};
 
-use super::touched::Touched;
-use crate::cache::{CacheUpdate, EntryCache};
+use crate::cache::EntryCache;
 
 /// An agent's authorized set as of one cache position.
 #[derive(Debug, Clone)]
@@ -22,12 +20,6 @@ pub(super) struct View {
     pub(super) federated: BTreeMap<TrustDomain, Arc<BundleRecord>>,
     /// The agent's ID and the SPIFFE IDs of the node aliases it belongs to.
     roots: HashSet<SpiffeId>,
-    /// The entry IDs of those node aliases.
-    alias_ids: HashSet<EntryId>,
-    /// The SPIFFE IDs of the authorized entries (parents of further descendants).
-    spiffe_ids: HashSet<SpiffeId>,
-    /// Trust domains the authorized entries federate with (bundle or not).
-    federates_with: BTreeSet<TrustDomain>,
 }
 
 /// What changed between the view an agent holds and the current one.
@@ -75,67 +67,17 @@ impl View {
             .collect();
         Self {
             seq,
-            spiffe_ids: entries.iter().map(|e| e.spec.spiffe_id.clone()).collect(),
             entries: entries.into_iter().map(|e| (e.id.clone(), e)).collect(),
             bundle: cache.bundle(trust_domain),
             federated,
             roots,
-            alias_ids: aliases.iter().map(|a| a.id.clone()).collect(),
-            federates_with,
         }
     }
 
-    /// Whether an update that touched `touched` can change this view of agent
-    /// `agent_id`. Entries enter or leave the set only through an entry that was in
-    /// it, an entry whose parent is a root or an authorized entry, or a change to node
-    /// aliases or the node itself.
-    pub(super) fn may_change(
-        &self,
-        update: &CacheUpdate,
-        touched: &Touched,
-        agent_id: &SpiffeId,
-        trust_domain: &TrustDomain,
-    ) -> bool {
-        if update.reloaded || touched.nodes.contains(agent_id) {
-            return true;
-        }
-        if update
-            .bundles
-            .iter()
-            .any(|td| td == trust_domain || self.federates_with.contains(td))
-        {
-            return true;
-        }
-        if touched.entries.is_empty() {
-            return false;
-        }
-        if touched.node_alias || self.alias_ids.iter().any(|id| touched.entries.contains(id)) {
-            return true;
-        }
-        // Walk the smaller side of each comparison: an update may touch thousands of
-        // entries, and an agent may hold thousands.
-        let held = if self.entries.len() <= touched.entries.len() {
-            self.entries.keys().any(|id| touched.entries.contains(id))
-        } else {
-            touched
-                .entries
-                .iter()
-                .any(|id| self.entries.contains_key(id))
-        };
-        if held {
-            return true;
-        }
-        if self.roots.len() + self.spiffe_ids.len() <= touched.parents.len() {
-            self.roots
-                .iter()
-                .chain(&self.spiffe_ids)
-                .any(|id| touched.parents.contains(id))
-        } else {
-            touched
-                .parents
-                .iter()
-                .any(|id| self.roots.contains(id) || self.spiffe_ids.contains(id))
-        }
+    /// The agent's ID and the SPIFFE IDs of the node aliases it belongs to: what
+    /// the view hangs from.
+    pub(super) fn roots(&self) -> &HashSet<SpiffeId> {
+        &self.roots
     }
 
     /// What an agent holding `held` (nothing when `None`) needs to hold `self`.
