@@ -40,11 +40,15 @@ impl TrustState {
         self.bundle.load_full()
     }
 
-    /// Replaces the bundle; returns whether it differed.
+    /// Replaces the bundle if `bundle` differs from it; returns whether it did.
+    /// An equal bundle keeps the one in force, since connections keep what they
+    /// verified only while the bundle is the very same one.
     pub(super) fn replace(&self, bundle: Bundle) -> bool {
-        let new = Arc::new(bundle);
-        let old = self.bundle.swap(Arc::clone(&new));
-        *old != *new
+        if **self.bundle.load() == bundle {
+            return false;
+        }
+        self.bundle.store(Arc::new(bundle));
+        true
     }
 }
 
@@ -196,4 +200,30 @@ impl ClientCertVerifier for AgentCertVerifier {
 /// `SystemTime` of a certificate's `UnixTime` (seconds resolution).
 fn system_time(now: UnixTime) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(now.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use lanyard_spiffe::TrustDomain;
+
+    use super::*;
+
+    fn bundle(sequence: u64) -> Bundle {
+        let mut bundle = Bundle::new(TrustDomain::new("example.org").expect("td"));
+        bundle.set_sequence_number(sequence);
+        bundle
+    }
+
+    #[test]
+    fn an_equal_bundle_keeps_the_one_in_force() {
+        let trust = TrustState::new(bundle(1));
+        let before = trust.current();
+
+        assert!(!trust.replace(bundle(1)));
+        assert!(Arc::ptr_eq(&before, &trust.current()));
+
+        assert!(trust.replace(bundle(2)));
+        assert_eq!(trust.current().sequence_number(), 2);
+        assert!(!Arc::ptr_eq(&before, &trust.current()));
+    }
 }
