@@ -94,7 +94,7 @@ pub(crate) struct Tx<'a, C> {
 }
 
 /// Rows per multi-row INSERT into `changes` (4 parameters each).
-const APPEND_CHUNK: usize = 200;
+const APPEND_CHUNK: usize = crate::sql::PARAMETERS_PER_STATEMENT / 4;
 
 impl<'a, C: Conn> Tx<'a, C> {
     pub(crate) fn new(conn: &'a mut C) -> Self {

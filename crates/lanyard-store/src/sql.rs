@@ -10,9 +10,11 @@ use time::OffsetDateTime;
 use crate::StoreError;
 use crate::backend::{Conn, Value};
 
-/// Most parameters one statement binds; SQLite's default limit is 32,766 and
-/// PostgreSQL's 65,535.
-const MAX_PARAMETERS: usize = 999;
+/// Most parameters one multi-row statement binds. Both engines allow far more
+/// (SQLite 32,766, PostgreSQL 65,535), but the SQLite driver looks each parameter
+/// up by name in a list as long as the statement's, so binding costs the square of
+/// the count: past a few hundred, binding outweighs what batching rows saves.
+pub(crate) const PARAMETERS_PER_STATEMENT: usize = 256;
 
 /// Unix seconds, the stored form of every instant.
 pub(crate) fn db_time(t: OffsetDateTime) -> i64 {
@@ -152,7 +154,7 @@ pub(crate) async fn insert_rows<C: Conn>(
     rows: Vec<Vec<Value>>,
 ) -> Result<(), StoreError> {
     let per_row = columns.len().max(1);
-    let rows_per_statement = (MAX_PARAMETERS / per_row).max(1);
+    let rows_per_statement = (PARAMETERS_PER_STATEMENT / per_row).max(1);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));

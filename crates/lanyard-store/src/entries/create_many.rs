@@ -12,13 +12,13 @@ use crate::StoreError;
 use crate::backend::{Conn, DbRow as _, Value};
 use crate::changelog::{ChangeKind, Tx};
 use crate::model::{EntryId, NewEntry, RegistrationEntry};
-use crate::sql::{db_time, time_from_db};
+use crate::sql::{PARAMETERS_PER_STATEMENT, db_time, time_from_db};
 
 use super::read;
 use super::write::{ENTRY_COLUMNS, SIMILAR, entry_row, insert_children, placeholders, validate};
 
-/// Entry rows per INSERT (15 parameters each, under SQLite's historical 999).
-const ROWS_PER_INSERT: usize = 66;
+/// Entry rows per INSERT.
+const ROWS_PER_INSERT: usize = PARAMETERS_PER_STATEMENT / ENTRY_COLUMNS.len();
 
 /// Creates `batch` in the transaction `tx`, each entry with its own result.
 pub(crate) async fn create_many<C: Conn>(

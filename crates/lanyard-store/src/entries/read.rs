@@ -11,8 +11,8 @@ use crate::sql::{
     Where, opt_time_from_db, page_token, page_token_key, parse_db, time_from_db, u64_from_db,
 };
 
-/// IDs per `IN (...)` list, well under every engine's parameter limit.
-pub(crate) const IN_CHUNK: usize = 500;
+/// IDs per `IN (...)` list.
+pub(crate) const IN_CHUNK: usize = crate::sql::PARAMETERS_PER_STATEMENT;
 
 const COLUMNS: &str = "e.id, e.spiffe_id, e.parent_id, e.x509_svid_ttl, e.jwt_svid_ttl, \
      e.admin, e.downstream, e.hint, e.expires_at, e.revision_number, e.store_svid, \
