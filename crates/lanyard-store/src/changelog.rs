@@ -13,10 +13,10 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use tokio::sync::watch;
 
 use crate::StoreError;
 use crate::backend::{Conn, DbRow as _, args};
+use crate::published::Appended;
 use crate::sql::{db_time, time_from_db, u64_from_db, u64_to_db};
 
 /// What kind of record a change is about.
@@ -71,19 +71,6 @@ pub enum ChangesSince {
     /// pruned), or the number is ahead of the log (the database was replaced):
     /// reload everything with `Store::snapshot` and follow on from its sequence.
     ReloadRequired,
-}
-
-/// Raises the published sequence number to `seq` if it is higher; returns
-/// whether it changed. Published values only ever grow.
-pub(crate) fn raise(published: &watch::Sender<u64>, seq: u64) -> bool {
-    published.send_if_modified(|current| {
-        if seq > *current {
-            *current = seq;
-            true
-        } else {
-            false
-        }
-    })
 }
 
 /// A write transaction's connection plus the changes it has made so far.
@@ -141,8 +128,8 @@ impl<'a, C: Conn> Tx<'a, C> {
     }
 
     /// Appends the recorded changes to the log; call last, right before commit.
-    /// Returns the last sequence number written, if any.
-    pub(crate) async fn finish(self) -> Result<Option<u64>, StoreError> {
+    /// Returns what was appended, if anything.
+    pub(crate) async fn finish(self) -> Result<Option<Appended>, StoreError> {
         if self.changes.is_empty() {
             return Ok(None);
         }
@@ -175,10 +162,19 @@ impl<'a, C: Conn> Tx<'a, C> {
             self.conn.execute(&sql, values).await?;
         }
 
+        let appended = Appended {
+            last: u64_from_db(last, "change_counter.last_seq")?,
+            nodes: self
+                .changes
+                .iter()
+                .any(|(kind, _)| *kind == ChangeKind::Node),
+        };
         if let Some(notify) = C::NOTIFY_SQL {
-            self.conn.fetch_all(notify, args![last.to_string()]).await?;
+            self.conn
+                .fetch_all(notify, args![appended.to_payload()])
+                .await?;
         }
-        Ok(Some(u64_from_db(last, "change_counter.last_seq")?))
+        Ok(Some(appended))
     }
 }
 

@@ -23,6 +23,7 @@ mod federation;
 mod journal;
 pub mod model;
 mod nodes;
+mod published;
 mod sql;
 mod store;
 mod tokens;

@@ -6,15 +6,16 @@ use tokio::task::JoinHandle;
 
 use crate::backend::postgres::PgDb;
 use crate::backend::sqlite::SqliteDb;
-use crate::changelog::{self, ChangesSince, raise};
+use crate::changelog::{self, ChangesSince};
 use crate::model::{AttestedNode, BundleRecord, RegistrationEntry};
+use crate::published::{Appended, Published};
 use crate::tx::{read_tx, write_tx};
 use crate::{StoreConfig, StoreError, bundles, entries, nodes};
 
 /// The datastore. Open once, share as `Arc<Store>`; every method is one transaction.
 pub struct Store {
     pub(crate) db: Db,
-    published: watch::Sender<u64>,
+    published: Published,
     listener: Option<JoinHandle<()>>,
 }
 
@@ -42,12 +43,12 @@ impl Store {
         };
         let mut store = Self {
             db,
-            published: watch::channel(0).0,
+            published: Published::new(),
             listener: None,
         };
 
         let (last, _) = read_tx!(&store, |conn| changelog::counter(conn).await?);
-        raise(&store.published, last);
+        store.published.raise(Appended::unknown(last));
         if let Db::Postgres(pg) = &store.db {
             store.listener = Some(pg.spawn_listener(store.published.clone()));
         }
@@ -80,6 +81,14 @@ impl Store {
         self.published.subscribe()
     }
 
+    /// The highest committed sequence number that may carry a node change: a
+    /// reader that has applied the log that far has every node change committed so
+    /// far. Exact for this process's commits and for others' NOTIFYs; a position
+    /// learnt only from the counter counts as a node change.
+    pub fn last_node_change_seq(&self) -> u64 {
+        self.published.last_node_change()
+    }
+
     /// The change-log rows after `after`, at most `limit` (0 = all).
     pub async fn changes_since(&self, after: u64, limit: u32) -> Result<ChangesSince, StoreError> {
         Ok(read_tx!(self, |conn| changelog::changes_since(
@@ -109,9 +118,9 @@ impl Store {
         }))
     }
 
-    pub(crate) fn publish(&self, seq: Option<u64>) {
-        if let Some(seq) = seq {
-            raise(&self.published, seq);
+    pub(crate) fn publish(&self, appended: Option<Appended>) {
+        if let Some(appended) = appended {
+            self.published.raise(appended);
         }
     }
 }

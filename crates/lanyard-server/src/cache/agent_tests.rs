@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use lanyard_spiffe::SpiffeId;
-use lanyard_store::model::{EntryId, NodeUpdate};
+use lanyard_store::model::{EntryId, EntrySpec, NewEntry, NodeUpdate};
 
 use super::tests::{Lcg, SERVER, entry, id, node, selectors, sqlite_store};
 use super::{EntryCache, EntryIndex};
@@ -107,7 +107,7 @@ fn every_authorized_entry_hangs_below_a_root_of_its_agent() {
 }
 
 #[tokio::test]
-async fn a_cached_node_is_used_only_when_the_cache_is_current() {
+async fn a_cached_node_is_used_only_when_the_cache_has_every_node_change() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = sqlite_store(&dir).await;
     store
@@ -119,6 +119,17 @@ async fn a_cached_node_is_used_only_when_the_cache_is_current() {
         .expect("cache loads");
     let cached = cache.current_node(&store, &id(AGENT)).expect("cached");
     assert!(!cached.banned);
+
+    // An entry the cache has not applied does not hide it: entries are not nodes.
+    store
+        .create_entry(NewEntry {
+            id: None,
+            spec: EntrySpec::new(id("spiffe://example.org/w"), id(AGENT), selectors(&["u:1"])),
+        })
+        .await
+        .expect("entry created");
+    assert!(cache.applied_seq() < *store.subscribe().borrow());
+    assert!(cache.current_node(&store, &id(AGENT)).is_some());
 
     // A commit the cache has not applied hides the cached record...
     store.ban_node(&id(AGENT)).await.expect("banned");

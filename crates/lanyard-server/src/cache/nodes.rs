@@ -1,10 +1,10 @@
 //! Attested nodes for the agent path, served from the cache when that is safe.
 //!
 //! The rule that keeps bans and evictions immediate: the cache's copy of a node
-//! is used only when the cache has applied every change this process knows to be
-//! committed ([`Store::subscribe`] is raised synchronously after each commit of
-//! this process, before the writing call returns, and on PostgreSQL also on
-//! notification from other servers). A ban or eviction answered by this server
+//! is used only when the cache has applied every node change this process knows
+//! to be committed ([`Store::last_node_change_seq`] is raised synchronously after
+//! each commit of this process, before the writing call returns, and on PostgreSQL
+//! also on notification from other servers). A ban or eviction answered by this server
 //! has therefore either reached the cache or forces a datastore read. Everything
 //! else falls back to one datastore read too: a node the cache does not know (just
 //! attested, possibly by another server), or a cached record that would not admit
@@ -41,12 +41,14 @@ impl EntryCache {
     }
 
     /// The cached node `id`, or `None` when it is not cached or the cache has not
-    /// yet applied every change `store` knows to be committed.
+    /// yet applied every node change `store` knows to be committed. Entry changes
+    /// the cache has not applied yet do not matter here: while a job's entries are
+    /// being written, its nodes' calls are still answered from the cache.
     pub fn current_node(&self, store: &Store, id: &SpiffeId) -> Option<Arc<AttestedNode>> {
         // Committed first, applied second: the cache publishes its position only
         // after its index holds the changes, so a position at or past `committed`
-        // means the index below reflects every commit made before this call.
-        let committed = *store.subscribe().borrow();
+        // means the index below reflects every node change committed before this call.
+        let committed = store.last_node_change_seq();
         if self.applied_seq() < committed {
             return None;
         }

@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres, Transaction};
-use tokio::sync::watch;
 
 use crate::StoreError;
-use crate::changelog::raise;
+use crate::published::{Appended, Published};
 
 use super::impl_engine;
 
@@ -22,7 +21,8 @@ impl_engine!(
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// The channel carrying the last sequence number of each committed change batch.
+/// The channel carrying what each commit appended to the change log (see
+/// `Appended::to_payload`).
 const CHANNEL: &str = "lanyard_changes";
 
 /// How long to wait before listening again after the listener failed.
@@ -66,10 +66,7 @@ impl PgDb {
     /// highest sequence number seen. After a lost connection it re-reads the counter,
     /// because notifications sent while disconnected are gone. The store aborts the
     /// task when it is dropped.
-    pub(crate) fn spawn_listener(
-        &self,
-        published: watch::Sender<u64>,
-    ) -> tokio::task::JoinHandle<()> {
+    pub(crate) fn spawn_listener(&self, published: Published) -> tokio::task::JoinHandle<()> {
         let pool = self.pool.clone();
         tokio::spawn(async move {
             loop {
@@ -89,7 +86,7 @@ impl PgDb {
     }
 }
 
-async fn listen(pool: &PgPool, published: &watch::Sender<u64>) -> Result<(), sqlx::Error> {
+async fn listen(pool: &PgPool, published: &Published) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
     publish_current(pool, published).await?;
@@ -97,8 +94,8 @@ async fn listen(pool: &PgPool, published: &watch::Sender<u64>) -> Result<(), sql
     loop {
         match listener.try_recv().await? {
             Some(note) => {
-                if let Ok(seq) = note.payload().parse::<u64>() {
-                    raise(published, seq);
+                if let Some(appended) = Appended::from_payload(note.payload()) {
+                    published.raise(appended);
                 }
             }
             // The connection dropped; the next try_recv reconnects, and whatever was
@@ -108,10 +105,10 @@ async fn listen(pool: &PgPool, published: &watch::Sender<u64>) -> Result<(), sql
     }
 }
 
-async fn publish_current(pool: &PgPool, published: &watch::Sender<u64>) -> Result<(), sqlx::Error> {
+async fn publish_current(pool: &PgPool, published: &Published) -> Result<(), sqlx::Error> {
     let last: i64 = sqlx::query_scalar("SELECT last_seq FROM change_counter WHERE id = 1")
         .fetch_one(pool)
         .await?;
-    raise(published, u64::try_from(last).unwrap_or(0));
+    published.raise(Appended::unknown(u64::try_from(last).unwrap_or(0)));
     Ok(())
 }

@@ -199,6 +199,72 @@ async fn postgres_follower_sees_every_change_in_order() {
     db.finish().await;
 }
 
+#[tokio::test]
+async fn sqlite_node_change_position_skips_entry_commits() {
+    let db = TestDb::sqlite().await;
+    node_change_position_skips_entry_commits(db.store.clone(), db.store.clone()).await;
+    db.finish().await;
+}
+
+/// The follower is another process's view: it learns kinds only from NOTIFY.
+#[tokio::test]
+async fn postgres_node_change_position_skips_entry_commits() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let follower = db.open_again().await;
+    node_change_position_skips_entry_commits(db.store.clone(), follower.clone()).await;
+    follower.close().await;
+    db.finish().await;
+}
+
+/// A node commit moves the node-change position; an entry commit moves only the
+/// committed position.
+async fn node_change_position_skips_entry_commits(writer: Arc<Store>, follower: Arc<Store>) {
+    let reached = |seq: u64| {
+        let mut published = follower.subscribe();
+        async move {
+            tokio::time::timeout(STALL_LIMIT, published.wait_for(|p| *p >= seq))
+                .await
+                .expect("the follower hears of the commit")
+                .expect("store open");
+        }
+    };
+
+    let mut node = AttestedNode {
+        spiffe_id: id("/spire/agent/join_token/position"),
+        attestation_type: "join_token".into(),
+        cert_serial: "1".into(),
+        cert_not_after: OffsetDateTime::now_utc(),
+        new_cert_serial: None,
+        new_cert_not_after: None,
+        can_reattest: false,
+        banned: false,
+        selectors: selectors(&[]),
+        agent_version: String::new(),
+        last_seen: None,
+    };
+    writer.create_node(&node).await.unwrap();
+    let node_seq = writer.last_change_seq().await.unwrap();
+    reached(node_seq).await;
+    assert_eq!(follower.last_node_change_seq(), node_seq);
+
+    writer
+        .create_entry(new_entry(spec("/position", "/p", &["k:v"])))
+        .await
+        .unwrap();
+    let entry_seq = writer.last_change_seq().await.unwrap();
+    reached(entry_seq).await;
+    assert!(entry_seq > node_seq);
+    assert_eq!(follower.last_node_change_seq(), node_seq);
+
+    node.spiffe_id = id("/spire/agent/join_token/position2");
+    writer.create_node(&node).await.unwrap();
+    let second = writer.last_change_seq().await.unwrap();
+    reached(second).await;
+    assert_eq!(follower.last_node_change_seq(), second);
+}
+
 /// Many writers commit concurrently while a follower reads the log in small
 /// batches as fast as it can: it must see every sequence number, consecutively,
 /// and every write.
