@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use lanyard_spiffe::SpiffeId;
+use lanyard_spiffe::{SelectorSet, SpiffeId};
 use lanyard_store::model::{EntryId, EntrySpec, NewEntry, NodeUpdate};
 
 use super::tests::{Lcg, SERVER, entry, id, node, selectors, sqlite_store};
@@ -29,36 +29,48 @@ fn random_index(seed: u64) -> EntryIndex {
     EntryIndex::from_records(id(SERVER), entries, [])
 }
 
-#[test]
-fn single_entry_authorization_agrees_with_the_authorized_set() {
+/// Runs `check` for every random forest, agent and node selector set, with a label
+/// for failure messages.
+fn for_each_case(mut check: impl FnMut(&EntryIndex, &SpiffeId, &SelectorSet, &str)) {
     let node_selector_sets = [vec![], vec!["node:k:0"], vec!["node:k:1", "node:k:2"]];
-    let mut checked = 0;
     for seed in 1..=20 {
         let index = random_index(seed);
         for agent in 0..3 {
             let agent_id = id(&format!("spiffe://example.org/spire/agent/t/{agent}"));
             for sels in &node_selector_sets {
-                let sels = selectors(sels);
-                let set: BTreeSet<String> = index
-                    .authorized_entries(&agent_id, &sels)
-                    .iter()
-                    .map(|e| e.id.as_str().to_owned())
-                    .collect();
-                for n in 0..60 {
-                    let entry_id = EntryId::parse(&format!("e{n}")).expect("valid");
-                    let single = index.authorized_entry(&agent_id, &sels, &entry_id);
-                    assert_eq!(
-                        single.is_some(),
-                        set.contains(entry_id.as_str()),
-                        "seed {seed} agent {agent} entry {entry_id}"
-                    );
-                    checked += usize::from(single.is_some());
-                }
-                let missing = EntryId::parse("missing").expect("valid");
-                assert!(index.authorized_entry(&agent_id, &sels, &missing).is_none());
+                let label = format!("seed {seed} agent {agent} selectors {sels:?}");
+                check(&index, &agent_id, &selectors(sels), &label);
             }
         }
     }
+}
+
+/// The IDs of the 60 entries of a random forest.
+fn forest_entry_ids() -> impl Iterator<Item = EntryId> {
+    (0..60).map(|n| EntryId::parse(&format!("e{n}")).expect("valid"))
+}
+
+#[test]
+fn single_entry_authorization_agrees_with_the_authorized_set() {
+    let mut checked = 0;
+    for_each_case(|index, agent_id, sels, label| {
+        let set: BTreeSet<String> = index
+            .authorized_entries(agent_id, sels)
+            .iter()
+            .map(|e| e.id.as_str().to_owned())
+            .collect();
+        for entry_id in forest_entry_ids() {
+            let single = index.authorized_entry(agent_id, sels, &entry_id);
+            assert_eq!(
+                single.is_some(),
+                set.contains(entry_id.as_str()),
+                "{label} entry {entry_id}"
+            );
+            checked += usize::from(single.is_some());
+        }
+        let missing = EntryId::parse("missing").expect("valid");
+        assert!(index.authorized_entry(agent_id, sels, &missing).is_none());
+    });
     assert!(
         checked > 100,
         "the random forests authorize too little: {checked}"
@@ -69,36 +81,27 @@ fn single_entry_authorization_agrees_with_the_authorized_set() {
 fn every_authorized_entry_hangs_below_a_root_of_its_agent() {
     // What the push-stream dispatcher relies on: walking up from the parent of a
     // changed entry reaches a root of every agent the entry is authorized for.
-    let node_selector_sets = [vec![], vec!["node:k:0"], vec!["node:k:1", "node:k:2"]];
     let (mut reached, mut spared) = (0, 0);
-    for seed in 1..=20 {
-        let index = random_index(seed);
-        for agent in 0..3 {
-            let agent_id = id(&format!("spiffe://example.org/spire/agent/t/{agent}"));
-            for sels in &node_selector_sets {
-                let sels = selectors(sels);
-                let mut roots: HashSet<SpiffeId> = index
-                    .node_aliases(&sels)
-                    .iter()
-                    .map(|alias| alias.spec.spiffe_id.clone())
-                    .collect();
-                roots.insert(agent_id.clone());
-                let authorized = index.authorized_entries(&agent_id, &sels);
-                for n in 0..60 {
-                    let entry_id = EntryId::parse(&format!("e{n}")).expect("valid");
-                    let entry = index.entry(&entry_id).expect("in the forest");
-                    let above = index.ancestors([&entry.spec.parent_id]);
-                    let hits = above.iter().any(|id| roots.contains(id));
-                    if authorized.iter().any(|e| e.id == entry_id) {
-                        assert!(hits, "seed {seed} agent {agent} entry {entry_id}");
-                        reached += 1;
-                    } else if !hits {
-                        spared += 1;
-                    }
-                }
+    for_each_case(|index, agent_id, sels, label| {
+        let mut roots: HashSet<SpiffeId> = index
+            .node_aliases(sels)
+            .iter()
+            .map(|alias| alias.spec.spiffe_id.clone())
+            .collect();
+        roots.insert(agent_id.clone());
+        let authorized = index.authorized_entries(agent_id, sels);
+        for entry_id in forest_entry_ids() {
+            let entry = index.entry(&entry_id).expect("in the forest");
+            let above = index.ancestors([&entry.spec.parent_id]);
+            let hits = above.iter().any(|id| roots.contains(id));
+            if authorized.iter().any(|e| e.id == entry_id) {
+                assert!(hits, "{label} entry {entry_id}");
+                reached += 1;
+            } else if !hits {
+                spared += 1;
             }
         }
-    }
+    });
     assert!(reached > 100, "too few authorized entries: {reached}");
     assert!(
         spared > 100,

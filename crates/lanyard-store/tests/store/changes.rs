@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lanyard_store::model::{AttestedNode, BundleRecord, EntryMask, NewEntry};
+use lanyard_store::model::{BundleRecord, EntryMask, NewEntry};
 use lanyard_store::{ChangeKind, ChangesSince, Store};
 use time::OffsetDateTime;
 
-use crate::common::{TestDb, conformance, id, new_entry, selectors, spec, td};
+use crate::common::{TestDb, conformance, id, new_entry, node, selectors, spec, td};
 
 conformance!(
     writes_that_agents_see_are_logged,
@@ -55,19 +55,7 @@ async fn writes_that_agents_see_are_logged(store: Arc<Store>) {
         [(ChangeKind::Entry, key.clone())]
     );
 
-    let node = AttestedNode {
-        spiffe_id: id("/spire/agent/join_token/n"),
-        attestation_type: "join_token".into(),
-        cert_serial: "1".into(),
-        cert_not_after: OffsetDateTime::now_utc(),
-        new_cert_serial: None,
-        new_cert_not_after: None,
-        can_reattest: false,
-        banned: false,
-        selectors: selectors(&["node:type:compute"]),
-        agent_version: String::new(),
-        last_seen: None,
-    };
+    let node = node("/spire/agent/join_token/n", &["node:type:compute"]);
     let node_key = node.spiffe_id.to_string();
     store.create_node(&node).await.unwrap();
     assert_eq!(
@@ -231,19 +219,7 @@ async fn node_change_position_skips_entry_commits(writer: Arc<Store>, follower: 
         }
     };
 
-    let mut node = AttestedNode {
-        spiffe_id: id("/spire/agent/join_token/position"),
-        attestation_type: "join_token".into(),
-        cert_serial: "1".into(),
-        cert_not_after: OffsetDateTime::now_utc(),
-        new_cert_serial: None,
-        new_cert_not_after: None,
-        can_reattest: false,
-        banned: false,
-        selectors: selectors(&[]),
-        agent_version: String::new(),
-        last_seen: None,
-    };
+    let mut node = node("/spire/agent/join_token/position", &[]);
     writer.create_node(&node).await.unwrap();
     let node_seq = writer.last_change_seq().await.unwrap();
     reached(node_seq).await;

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use lanyard_spiffe::{Selector, SelectorSet, SpiffeId, TrustDomain};
-use lanyard_store::model::{EntrySpec, NewEntry};
+use lanyard_store::model::{AttestedNode, EntrySpec, NewEntry};
 use lanyard_store::{Store, StoreConfig};
 use sqlx::Connection as _;
+use time::OffsetDateTime;
 
 pub(crate) const POSTGRES_URL_VAR: &str = "LANYARD_TEST_POSTGRES_URL";
 pub(crate) const REQUIRE_POSTGRES_VAR: &str = "LANYARD_REQUIRE_POSTGRES";
@@ -138,4 +139,21 @@ pub(crate) fn spec(spiffe_path: &str, parent_path: &str, sels: &[&str]) -> Entry
 
 pub(crate) fn new_entry(spec: EntrySpec) -> NewEntry {
     NewEntry { id: None, spec }
+}
+
+/// A join-token node at `path` with selectors `sels`.
+pub(crate) fn node(path: &str, sels: &[&str]) -> AttestedNode {
+    AttestedNode {
+        spiffe_id: id(path),
+        attestation_type: "join_token".into(),
+        cert_serial: "1234".into(),
+        cert_not_after: OffsetDateTime::from_unix_timestamp(2_000_000_000).unwrap(),
+        new_cert_serial: None,
+        new_cert_not_after: None,
+        can_reattest: false,
+        banned: false,
+        selectors: selectors(sels),
+        agent_version: "0.1.0".into(),
+        last_seen: None,
+    }
 }

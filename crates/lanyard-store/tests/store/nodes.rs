@@ -10,7 +10,7 @@ use rand::seq::IndexedRandom as _;
 use rand::{Rng as _, SeedableRng as _};
 use time::OffsetDateTime;
 
-use crate::common::{conformance, id, selectors};
+use crate::common::{conformance, id, node, selectors};
 
 conformance!(
     node_lifecycle,
@@ -22,22 +22,6 @@ conformance!(
 
 fn at(secs: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(secs).unwrap()
-}
-
-fn node(path: &str, sels: &[&str]) -> AttestedNode {
-    AttestedNode {
-        spiffe_id: id(path),
-        attestation_type: "join_token".into(),
-        cert_serial: "1234".into(),
-        cert_not_after: at(2_000_000_000),
-        new_cert_serial: None,
-        new_cert_not_after: None,
-        can_reattest: false,
-        banned: false,
-        selectors: selectors(sels),
-        agent_version: "0.1.0".into(),
-        last_seen: None,
-    }
 }
 
 async fn batched_node_creation_fails_items_alone(store: Arc<Store>) {
