@@ -138,7 +138,8 @@ impl<'a, C: Conn> Tx<'a, C> {
         let row = self
             .conn
             .fetch_optional(
-                "UPDATE change_counter SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq",
+                "UPDATE change_counter SET last_seq = last_seq + $1 WHERE id = 1 \
+                 RETURNING last_seq",
                 args![count],
             )
             .await?

@@ -51,7 +51,7 @@ pub(super) fn node(agent_id: &str, sels: &[&str]) -> AttestedNode {
     }
 }
 
-fn ids(found: &[Arc<RegistrationEntry>]) -> Vec<&str> {
+pub(super) fn ids(found: &[Arc<RegistrationEntry>]) -> Vec<&str> {
     found.iter().map(|e| e.id.as_str()).collect()
 }
 
@@ -384,43 +384,6 @@ async fn a_pruned_log_forces_a_reload_that_matches_the_store() {
     assert_eq!(cache.read().entry_count(), 3);
     let fresh = fresh_index(&store).await;
     assert_eq!(*cache.read(), fresh);
-}
-
-#[tokio::test]
-async fn updates_name_the_changed_records() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = sqlite_store(&dir).await;
-    let cache = EntryCache::load(&store, id(SERVER))
-        .await
-        .expect("cache loads");
-    let mut updates = cache.subscribe_updates();
-
-    let created = store
-        .create_entry(NewEntry {
-            id: Some(EntryId::parse("fixed-id").expect("valid")),
-            spec: EntrySpec::new(
-                id("spiffe://example.org/w"),
-                id(SERVER),
-                selectors(&["n:a"]),
-            ),
-        })
-        .await
-        .expect("create");
-    store
-        .create_node(&node("spiffe://example.org/spire/agent/t/1", &["n:a"]))
-        .await
-        .expect("node");
-    cache.catch_up(&store).await.expect("catch up");
-
-    let update = updates.try_recv().expect("one update");
-    assert_eq!(update.entries, [created.id]);
-    assert_eq!(update.nodes, [id("spiffe://example.org/spire/agent/t/1")]);
-    assert!(!update.reloaded);
-    assert_eq!(
-        ids(&cache.authorized_entries_for_agent(&id("spiffe://example.org/spire/agent/t/1"))),
-        Vec::<&str>::new(),
-        "the alias itself is not one of its descendants"
-    );
 }
 
 #[test]

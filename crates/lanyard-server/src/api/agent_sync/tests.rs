@@ -1,13 +1,12 @@
 use std::sync::Arc;
 
+use futures::FutureExt as _;
 use lanyard_spiffe::{Selector, SelectorSet, SpiffeId, TrustDomain};
 use lanyard_store::Snapshot;
 use lanyard_store::model::{
     AttestedNode, BundleRecord, EntryId, EntrySpec, JwtAuthority, RegistrationEntry,
 };
 use time::OffsetDateTime;
-
-use futures::FutureExt;
 
 use super::Resumable;
 use super::view::View;
