@@ -56,13 +56,13 @@ fn run_scenario(out: &Path, args: &[&str]) -> serde_json::Value {
     let scenario = &json["scenario"];
     assert_eq!(scenario["name"], name);
     assert_eq!(scenario["errors"], 0, "{scenario:#}");
-    if name != "idle" && name != "s3" {
-        // An idle window, or a handful of workloads served from the agent's cache,
-        // may cost the server less than one /proc clock tick.
-        assert!(
-            scenario["server_cpu_s"].as_f64().unwrap() > 0.0,
-            "{scenario:#}"
-        );
+    let server_cpu_s = scenario["server_cpu_s"].as_f64().unwrap();
+    assert!(server_cpu_s >= 0.0, "{scenario:#}");
+    if !["idle", "s3", "s5"].contains(&name) {
+        // An idle window, a handful of workloads served from the agent's cache, or a
+        // six-node job measured from t0 may cost the server less than one /proc
+        // clock tick (10 ms).
+        assert!(server_cpu_s > 0.0, "{scenario:#}");
     }
     assert!(scenario["server_peak_rss_bytes"].as_u64().unwrap() > 0);
     let latencies = scenario["latencies"].as_array().unwrap();
